@@ -14,8 +14,8 @@ pub struct OpenDkim {
 }
 
 impl OpenDkim {
-    /// Starts OpenDKIM signing mail from `internal_hosts` for `domain` with `key_file`, with
-    /// its socket in `dir` (which must be writable by user opendkim).
+    /// Starts OpenDKIM signing mail from 127.0.0.1 for `domain` with `key_file`, with its
+    /// socket in `dir` (which is handed to user opendkim).
     pub fn start_signer(
         dir: &Path,
         domain: &str,
@@ -23,17 +23,40 @@ impl OpenDkim {
         key_file: &Path,
         canonicalization: &str,
     ) -> OpenDkim {
+        Self::start(
+            dir,
+            &format!(
+                "Mode s\nDomain {domain}\nSelector {selector}\nKeyFile {}\n\
+                 Canonicalization {canonicalization}\nInternalHosts 127.0.0.1\n",
+                key_file.display()
+            ),
+        )
+    }
+
+    /// Starts OpenDKIM as a verifier that reads public keys from `keys_file` ("name value"
+    /// lines) instead of DNS and reports in an Authentication-Results header.
+    pub fn start_verifier(dir: &Path, keys_file: &Path) -> OpenDkim {
+        Self::start(
+            dir,
+            &format!(
+                "Mode v\nTestPublicKeys {}\nAlwaysAddARHeader yes\nAuthservID verifier.postern.test\n\
+                 InternalHosts -\n",
+                keys_file.display()
+            ),
+        )
+    }
+
+    fn start(dir: &Path, mode_settings: &str) -> OpenDkim {
         crate::workdir::chown_to(dir, "opendkim");
         let socket = dir.join("opendkim.sock");
+        let _ = fs::remove_file(&socket);
         let conf = dir.join("opendkim.conf");
         fs::write(
             &conf,
             format!(
-                "Socket local:{}\nUMask 000\nMode s\nDomain {domain}\nSelector {selector}\n\
-                 KeyFile {}\nCanonicalization {canonicalization}\nRequireSafeKeys false\n\
-                 UserID opendkim\nBackground no\nSyslog no\nInternalHosts 127.0.0.1\n",
-                socket.display(),
-                key_file.display()
+                "Socket local:{}\nUMask 000\nRequireSafeKeys false\nUserID opendkim\n\
+                 Background no\nSyslog no\n{mode_settings}",
+                socket.display()
             ),
         )
         .unwrap();
@@ -44,10 +67,12 @@ impl OpenDkim {
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
-            .expect("run opendkim (tests/run installs it)");
+            .expect("run opendkim (tests/install-peers installs it)");
         let opendkim = OpenDkim { child, socket };
         assert!(
-            crate::wait_until(Duration::from_secs(10), || opendkim.socket.exists()),
+            crate::wait_until(Duration::from_secs(10), || {
+                std::os::unix::net::UnixStream::connect(&opendkim.socket).is_ok()
+            }),
             "opendkim did not create its socket"
         );
         opendkim

@@ -58,6 +58,7 @@ impl Postfix {
              smtp_tls_security_level = none\n\
              smtpd_tls_security_level = none\n\
              disable_mime_output_conversion = yes\n\
+             smtp_line_length_limit = 0\n\
              smtputf8_enable = no\n\
              message_size_limit = 104857600\n\
              alias_maps =\n\
