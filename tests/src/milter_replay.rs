@@ -60,10 +60,10 @@ fn exchange(
     stream
         .write_all(&session.output())
         .map_err(|e| e.to_string())?;
-    if let Some(step) = step {
-        if !session.expects_reply(step) {
-            return Ok(Vec::new());
-        }
+    if let Some(step) = step
+        && !session.expects_reply(step)
+    {
+        return Ok(Vec::new());
     }
     let mut replies = Vec::new();
     let mut buffer = [0u8; 8192];
@@ -105,9 +105,12 @@ fn is_final(reply: &Reply) -> bool {
     )
 }
 
+/// A header field: name, and the value after the colon.
+pub type HeaderField<'a> = (&'a [u8], &'a [u8]);
+
 /// Splits a CRLF message into header fields (name, value after the colon with CRLF folding)
 /// and the body.
-pub fn split_message(message: &[u8]) -> (Vec<(&[u8], &[u8])>, &[u8]) {
+pub fn split_message(message: &[u8]) -> (Vec<HeaderField<'_>>, &[u8]) {
     let end = message
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
