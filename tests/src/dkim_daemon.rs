@@ -20,8 +20,25 @@ pub struct TestKey {
 
 /// Generates a key with the real `genkey` subcommand (so its output is exercised too).
 pub fn genkey(dir: &Path, domain: &str, selector: &str, algorithm: &str) -> TestKey {
+    genkey_with(
+        &crate::binaries::path("postern-dkim"),
+        dir,
+        domain,
+        selector,
+        algorithm,
+    )
+}
+
+/// [`genkey`] with a given postern-dkim binary.
+pub fn genkey_with(
+    binary: &Path,
+    dir: &Path,
+    domain: &str,
+    selector: &str,
+    algorithm: &str,
+) -> TestKey {
     let file = dir.join(format!("{domain}.{selector}.key"));
-    let out = Command::new(crate::binaries::path("postern-dkim"))
+    let out = Command::new(binary)
         .args([
             "genkey",
             "--domain",
@@ -106,6 +123,16 @@ pub struct DkimDaemon {
 impl DkimDaemon {
     /// Writes `config_text` to `dir/dkim.toml` and starts the daemon on it.
     pub fn start(dir: &Path, socket: &Path, config_text: &str) -> DkimDaemon {
+        Self::start_with(
+            &crate::binaries::path("postern-dkim"),
+            dir,
+            socket,
+            config_text,
+        )
+    }
+
+    /// [`DkimDaemon::start`] with a given postern-dkim binary.
+    pub fn start_with(binary: &Path, dir: &Path, socket: &Path, config_text: &str) -> DkimDaemon {
         let config_file = dir.join("dkim.toml");
         fs::write(&config_file, config_text).unwrap();
         let log_file = dir.join("postern-dkim.log");
@@ -115,7 +142,7 @@ impl DkimDaemon {
             .open(&log_file)
             .unwrap();
         let _ = fs::remove_file(socket);
-        let child = Command::new(crate::binaries::path("postern-dkim"))
+        let child = Command::new(binary)
             .arg("--config")
             .arg(&config_file)
             .stdout(Stdio::null())

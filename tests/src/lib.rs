@@ -11,6 +11,7 @@ pub mod corpus;
 pub mod dkim_daemon;
 pub mod milter_replay;
 pub mod opendkim;
+pub mod oracle;
 pub mod postfix;
 pub mod sink;
 pub mod smtp_client;

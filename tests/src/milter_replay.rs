@@ -7,11 +7,22 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
 
-use milter::{ClientEvent, ClientOptions, ClientSession, Reply, Step};
+use milter::{ClientEvent, ClientOptions, ClientSession, Reply, Stage, Step};
 
-/// Sends `message` (CRLF line ends) through the milter at `socket`; returns every reply it
-/// gave at end of message (modifications and the final verdict).
+/// Sends `message` (CRLF line ends) through the milter at `socket` from a loopback client;
+/// returns every reply it gave at end of message (modifications and the final verdict).
 pub fn replay(socket: &Path, message: &[u8]) -> Result<Vec<Reply>, String> {
+    replay_from(socket, message, "127.0.0.1:25".parse().ok(), None)
+}
+
+/// Like [`replay`], with the client address and the `{auth_authen}` macro Postfix would send.
+/// If the milter ends the message early (ACCEPT, REJECT...), that reply is returned alone.
+pub fn replay_from(
+    socket: &Path,
+    message: &[u8],
+    client: Option<std::net::SocketAddr>,
+    auth_authen: Option<&str>,
+) -> Result<Vec<Reply>, String> {
     let mut stream =
         UnixStream::connect(socket).map_err(|e| format!("connect {}: {e}", socket.display()))?;
     stream
@@ -22,13 +33,28 @@ pub fn replay(socket: &Path, message: &[u8]) -> Result<Vec<Reply>, String> {
     exchange(&mut stream, &mut session, None)?;
 
     let (headers, body) = split_message(message);
-    let loopback = "127.0.0.1:25".parse().ok();
-    session.connect(b"localhost", loopback);
+    session.macros(
+        Stage::Connect,
+        &[("j", b"mx.postern.test"), ("{daemon_name}", b"smtpd")],
+    );
+    session.connect(b"client.postern.test", client);
     exchange(&mut stream, &mut session, Some(Step::Connect))?;
     session.helo(b"client.postern.test");
     exchange(&mut stream, &mut session, Some(Step::Helo))?;
+    if let Some(user) = auth_authen {
+        session.macros(
+            Stage::EnvFrom,
+            &[
+                ("{auth_authen}", user.as_bytes()),
+                ("{auth_type}", b"PLAIN"),
+            ],
+        );
+    }
     session.mail(&[b"<alice@example.com>"]);
-    exchange(&mut stream, &mut session, Some(Step::Mail))?;
+    let early = exchange(&mut stream, &mut session, Some(Step::Mail))?;
+    if early.iter().any(|r| !matches!(r, Reply::Continue)) {
+        return Ok(early);
+    }
     session.rcpt(&[b"<bob@example.net>"]);
     exchange(&mut stream, &mut session, Some(Step::Rcpt))?;
     for (name, value) in headers {
@@ -36,13 +62,17 @@ pub fn replay(socket: &Path, message: &[u8]) -> Result<Vec<Reply>, String> {
         exchange(&mut stream, &mut session, Some(Step::Header))?;
     }
     session.end_of_headers();
-    exchange(&mut stream, &mut session, Some(Step::EndOfHeaders))?;
+    let early = exchange(&mut stream, &mut session, Some(Step::EndOfHeaders))?;
+    if early.iter().any(|r| !matches!(r, Reply::Continue)) {
+        return Ok(early);
+    }
     // Chunk by chunk, reading each reply: queuing all of a big body first would deadlock
     // against a milter that answers every chunk.
     for chunk in body.chunks(65_535) {
         session.body(chunk);
         exchange(&mut stream, &mut session, Some(Step::Body))?;
     }
+    session.macros(Stage::EndOfMessage, &[("i", b"4ABCDEF")]);
     session.end_of_message();
     let replies = exchange(&mut stream, &mut session, Some(Step::EndOfMessage))?;
     session.quit();

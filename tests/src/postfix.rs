@@ -25,6 +25,8 @@ pub struct PostfixSettings {
     pub mynetworks: String,
     /// Extra `main.cf` lines.
     pub extra_main: Vec<String>,
+    /// Extra `-o name=value` overrides for the submission service.
+    pub submission_options: Vec<String>,
 }
 
 /// A running private Postfix; stopped on drop.
@@ -93,6 +95,9 @@ impl Postfix {
                 auth_socket.display()
             )
             .unwrap();
+            for option in &settings.submission_options {
+                writeln!(master, "  -o {option}").unwrap();
+            }
         }
         master.push_str(
             "pickup unix n - n 60 1 pickup\n\

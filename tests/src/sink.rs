@@ -18,6 +18,8 @@ pub struct Received {
 struct Inbox {
     messages: Mutex<Vec<Received>>,
     arrived: Condvar,
+    /// Also write each message to `NNNN.eml` here (the demo's "outside world").
+    save_to: Option<std::path::PathBuf>,
 }
 
 /// A sink on 127.0.0.1 announcing 8BITMIME, accepting everything.
@@ -29,9 +31,17 @@ pub struct Sink {
 
 impl Sink {
     pub fn start() -> Sink {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Self::start_on(0, None)
+    }
+
+    /// A sink on `port` (0 = any) that also saves messages as files in `save_to`.
+    pub fn start_on(port: u16, save_to: Option<std::path::PathBuf>) -> Sink {
+        let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
         let port = listener.local_addr().unwrap().port();
-        let inbox = Arc::new(Inbox::default());
+        let inbox = Arc::new(Inbox {
+            save_to,
+            ..Inbox::default()
+        });
         let accept_inbox = inbox.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
@@ -112,11 +122,17 @@ fn serve(stream: TcpStream, inbox: &Inbox) -> std::io::Result<()> {
                     };
                     data.extend_from_slice(unstuffed);
                 }
-                inbox.messages.lock().unwrap().push(Received {
+                let mut messages = inbox.messages.lock().unwrap();
+                if let Some(dir) = &inbox.save_to {
+                    let _ =
+                        std::fs::write(dir.join(format!("{:04}.eml", messages.len() + 1)), &data);
+                }
+                messages.push(Received {
                     mail_from: mail_from.clone(),
                     rcpt_to: rcpt_to.clone(),
                     data,
                 });
+                drop(messages);
                 inbox.arrived.notify_all();
                 out.write_all(b"250 2.0.0 Ok: kept\r\n")?;
             }

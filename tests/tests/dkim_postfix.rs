@@ -49,6 +49,7 @@ impl Stack {
                 non_smtpd_milters: milter,
                 mynetworks: "127.0.0.1/32".into(),
                 extra_main: vec![],
+                submission_options: vec![],
             },
         );
         Stack {

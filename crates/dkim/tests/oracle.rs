@@ -4,57 +4,14 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-use std::collections::HashMap;
-use std::future::Future;
-use std::sync::Mutex;
-use std::task::{Context, Poll, Waker};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use dkim::{
     BodyHasher, Canonicalization, CanonicalizationPair, DEFAULT_OVERSIGNED_HEADERS,
     DEFAULT_SIGNED_HEADERS, SignatureTemplate, SigningKey, sign,
 };
-use mail_auth::common::parse::TxtRecordParser;
-use mail_auth::common::verify::DomainKey;
-use mail_auth::{
-    AuthenticatedMessage, DkimResult, MessageAuthenticator, Parameters, ResolverCache, Txt,
-};
-
-/// TXT answers keyed by FQDN; never expires, never asks DNS.
-#[derive(Default)]
-struct TxtCache(Mutex<HashMap<Box<str>, Txt>>);
-
-impl ResolverCache<Box<str>, Txt> for TxtCache {
-    fn get<Q>(&self, name: &Q) -> Option<Txt>
-    where
-        Box<str>: std::borrow::Borrow<Q>,
-        Q: std::hash::Hash + Eq + ?Sized,
-    {
-        self.0.lock().unwrap().get(name).cloned()
-    }
-
-    fn remove<Q>(&self, name: &Q) -> Option<Txt>
-    where
-        Box<str>: std::borrow::Borrow<Q>,
-        Q: std::hash::Hash + Eq + ?Sized,
-    {
-        self.0.lock().unwrap().remove(name)
-    }
-
-    fn insert(&self, key: Box<str>, value: Txt, _valid_until: Instant) {
-        self.0.lock().unwrap().insert(key, value);
-    }
-}
-
-/// Polls a future that never waits on I/O (every lookup is a cache hit) to completion.
-fn run_ready<F: Future>(future: F) -> F::Output {
-    let mut future = std::pin::pin!(future);
-    let mut cx = Context::from_waker(Waker::noop());
-    match future.as_mut().poll(&mut cx) {
-        Poll::Ready(out) => out,
-        Poll::Pending => panic!("mail-auth tried to reach DNS: the key was not in the cache"),
-    }
-}
+use mail_auth::{AuthenticatedMessage, DkimResult, MessageAuthenticator, Parameters};
+use postern_tests::oracle::{TxtCache, run_ready};
 
 /// A body ending in whitespace-only lines. RFC 6376 §3.4.4 relaxed makes them empty and drops
 /// them as trailing empty lines (as OpenDKIM, dkimpy, Gmail and Microsoft do; see rspamd#5590,
@@ -162,12 +119,7 @@ fn mail_auth_verifies_our_signatures() {
     let cache = TxtCache::default();
     let keys = keys();
     for (selector, key) in &keys {
-        let record = DomainKey::parse(key.dns_record_value().as_bytes()).unwrap();
-        cache.insert(
-            format!("{selector}._domainkey.example.com.").into_boxed_str(),
-            Txt::from(record),
-            Instant::now(),
-        );
+        cache.add_key("example.com", selector, &key.dns_record_value());
     }
     let mut checked = 0;
     for message in messages() {

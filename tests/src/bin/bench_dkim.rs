@@ -29,6 +29,11 @@ fn main() {
     let rounds = number("--rounds", 3);
     let sessions = number("--sessions", 20);
     let big_mb = number("--big-mb", 50);
+    let sample_name = args
+        .iter()
+        .position(|a| a == "--sample")
+        .and_then(|i| args.get(i + 1))
+        .map_or("multipart-attachments", String::as_str);
 
     let work = WorkDir::new("bench");
     let key = dkim_daemon::genkey(&work.subdir("keys", 0o755), "example.com", "bench", "rsa");
@@ -75,13 +80,14 @@ fn main() {
             non_smtpd_milters: String::new(),
             mynetworks: "127.0.0.1/32".into(),
             extra_main: vec!["smtpd_client_connection_count_limit = 0".into()],
+            submission_options: vec![],
         },
     );
     let message_file = work.path().join("message.eml");
     let sample = corpus::corpus("bench@example.com", 0)
         .into_iter()
-        .find(|s| s.name == "multipart-attachments")
-        .unwrap();
+        .find(|s| s.name == sample_name)
+        .unwrap_or_else(|| panic!("no corpus sample {sample_name}"));
     // smtp-source appends CRLF to each line itself.
     std::fs::write(
         &message_file,
@@ -93,8 +99,8 @@ fn main() {
 
     println!(
         "postern-dkim vs OpenDKIM through one Postfix: {rounds} alternating rounds of {messages} messages \
-         ({} KiB each), {sessions} SMTP sessions, RSA-2048, relaxed/relaxed",
-        std::fs::metadata(&message_file).unwrap().len() / 1024
+         ({sample_name}, {} bytes), {sessions} SMTP sessions, RSA-2048, relaxed/relaxed",
+        std::fs::metadata(&message_file).unwrap().len()
     );
     let milters = [
         ("postern-dkim", format!("unix:{}", postern_socket.display())),
@@ -142,7 +148,7 @@ fn main() {
         .unwrap();
         let after = peak_rss_kib(pid);
         println!(
-            "{name}: peak RSS {:.1} MiB after a {} MB message (was {:.1} MiB)",
+            "{name}: peak RSS {:.1} MiB after a {} MB message (peak before it {:.1} MiB)",
             after as f64 / 1024.0,
             big.len() / 1_000_000,
             before as f64 / 1024.0

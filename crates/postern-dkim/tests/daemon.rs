@@ -1,0 +1,306 @@
+//! The postern-dkim binary over a real UNIX socket, driven by our milter client the way
+//! Postfix drives it, its signatures checked by an independent verifier (mail-auth).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use mail_auth::DkimResult;
+use milter::Reply;
+use postern_tests::dkim_daemon::{self, DkimDaemon, TestKey};
+use postern_tests::milter_replay::replay_from;
+use postern_tests::oracle::{self, TxtCache};
+
+const BIN: &str = env!("CARGO_BIN_EXE_postern-dkim");
+const MESSAGE: &[u8] = b"From: Alice <alice@example.com>\r\nTo: bob@example.net\r\n\
+Subject: test\r\nDate: Sun, 22 Nov 2026 10:00:00 +0000\r\nMessage-ID: <t1@example.com>\r\n\
+\r\nHello Bob.\r\n";
+
+struct Setup {
+    dir: tempfile::TempDir,
+    socket: PathBuf,
+    keys: Vec<TestKey>,
+}
+
+fn setup(algorithms: &[&str]) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = algorithms
+        .iter()
+        .map(|a| {
+            dkim_daemon::genkey_with(
+                Path::new(BIN),
+                dir.path(),
+                "example.com",
+                &format!("s-{a}"),
+                a,
+            )
+        })
+        .collect();
+    let socket = dir.path().join("milter.sock");
+    Setup { dir, socket, keys }
+}
+
+impl Setup {
+    fn start(&self, extra_signing: &str) -> DkimDaemon {
+        let config =
+            dkim_daemon::config(&self.socket, &self.keys, "relaxed/relaxed", extra_signing);
+        DkimDaemon::start_with(Path::new(BIN), self.dir.path(), &self.socket, &config)
+    }
+
+    fn cache(&self) -> TxtCache {
+        let cache = TxtCache::default();
+        for key in &self.keys {
+            cache.add_key(&key.domain, &key.selector, &key.record);
+        }
+        cache
+    }
+}
+
+/// Applies INSHEADER index 0 modifications to the message, as Postfix would (LF → CRLF).
+fn apply(message: &[u8], replies: &[Reply]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for reply in replies.iter().rev() {
+        if let Reply::InsertHeader {
+            index: 0,
+            name,
+            value,
+        } = reply
+        {
+            out.extend_from_slice(name);
+            out.push(b':');
+            out.extend_from_slice(
+                &String::from_utf8_lossy(value)
+                    .replace('\n', "\r\n")
+                    .into_bytes(),
+            );
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    out.extend_from_slice(message);
+    out
+}
+
+fn outside() -> Option<std::net::SocketAddr> {
+    "192.0.2.1:40000".parse().ok()
+}
+
+#[test]
+fn authenticated_mail_gets_one_signature_per_key_and_mail_auth_verifies_them() {
+    let setup = setup(&["rsa", "ed25519"]);
+    let daemon = setup.start("");
+    let replies = replay_from(&setup.socket, MESSAGE, outside(), Some("alice")).unwrap();
+    assert_eq!(replies.last(), Some(&Reply::Continue), "{replies:?}");
+    let signed = apply(MESSAGE, &replies);
+    let results = oracle::verify(&signed, &setup.cache());
+    assert_eq!(
+        results,
+        vec![DkimResult::Pass, DkimResult::Pass],
+        "{}",
+        String::from_utf8_lossy(&signed)
+    );
+    let log = daemon.log();
+    assert!(
+        log.contains("queue_id=4ABCDEF") && log.contains("reason=auth=alice"),
+        "{log}"
+    );
+}
+
+#[test]
+fn unauthenticated_mail_from_outside_is_accepted_untouched_at_mail_from() {
+    let setup = setup(&["rsa"]);
+    let daemon = setup.start("");
+    let replies = replay_from(&setup.socket, MESSAGE, outside(), None).unwrap();
+    assert_eq!(replies, vec![Reply::Accept]);
+    assert!(daemon.log().contains("passed unsigned"), "{}", daemon.log());
+}
+
+#[test]
+fn internal_network_mail_is_signed() {
+    let setup = setup(&["ed25519"]);
+    let _daemon = setup.start("");
+    let replies = replay_from(&setup.socket, MESSAGE, "127.0.0.1:25".parse().ok(), None).unwrap();
+    let results = oracle::verify(&apply(MESSAGE, &replies), &setup.cache());
+    assert_eq!(results, vec![DkimResult::Pass]);
+}
+
+#[test]
+fn foreign_from_domain_is_not_signed() {
+    let setup = setup(&["rsa"]);
+    let _daemon = setup.start("");
+    let message = String::from_utf8_lossy(MESSAGE).replace("alice@example.com", "alice@other.test");
+    let replies = replay_from(&setup.socket, message.as_bytes(), outside(), Some("alice")).unwrap();
+    assert_eq!(replies, vec![Reply::Accept]);
+}
+
+#[test]
+fn a_message_already_signed_for_a_selector_is_not_signed_twice_for_it() {
+    let setup = setup(&["rsa", "ed25519"]);
+    let _daemon = setup.start("");
+    let first = replay_from(&setup.socket, MESSAGE, outside(), Some("alice")).unwrap();
+    let once = apply(MESSAGE, &first);
+    let again = replay_from(&setup.socket, &once, outside(), Some("alice")).unwrap();
+    assert_eq!(again, vec![Reply::Accept], "{again:?}");
+}
+
+#[test]
+fn a_garbage_packet_closes_only_its_connection() {
+    let setup = setup(&["rsa"]);
+    let mut daemon = setup.start("");
+    use std::io::{Read, Write};
+    let mut stream = std::os::unix::net::UnixStream::connect(&setup.socket).unwrap();
+    stream.write_all(&[0xff, 0xff, 0xff, 0xff, b'O']).unwrap();
+    let mut rest = Vec::new();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    assert_eq!(
+        stream.read_to_end(&mut rest).unwrap(),
+        0,
+        "connection closed without reply"
+    );
+    assert!(daemon.is_running());
+    let replies = replay_from(&setup.socket, MESSAGE, outside(), Some("alice")).unwrap();
+    assert_eq!(
+        oracle::verify(&apply(MESSAGE, &replies), &setup.cache()),
+        vec![DkimResult::Pass]
+    );
+    assert!(daemon.log().contains("malformed milter packet"));
+}
+
+#[test]
+fn sigterm_drains_and_exits_cleanly() {
+    let setup = setup(&["rsa"]);
+    let mut daemon = setup.start("");
+    daemon.signal("TERM");
+    assert_eq!(
+        daemon.wait_exit(Duration::from_secs(10)),
+        Some(true),
+        "{}",
+        daemon.log()
+    );
+    assert!(!setup.socket.exists(), "socket file removed on exit");
+}
+
+#[test]
+fn check_config_lists_every_problem_with_file_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("dkim.toml");
+    std::fs::write(
+        &config,
+        "[signing]\ncanonicalization = \"loose\"\ninternal_networks = [\"10.0.0.1/8\"]\n\
+         [keys.main]\ndomain = \"example.com\"\nselector = \"s1\"\nfile = \"/nonexistent/s1.key\"\n\
+         [[signing_table]]\nfrom = \"example.com\"\nkeys = [\"main\", \"missing\"]\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .arg("--check-config")
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let file = config.display().to_string();
+    for key in [
+        "signing.canonicalization",
+        "signing.internal_networks[0]",
+        "keys.main.file: cannot read /nonexistent/s1.key",
+        "signing_table[0].keys[1]",
+    ] {
+        assert!(
+            stderr.contains(&format!("{file}: {key}")),
+            "missing {key} in:\n{stderr}"
+        );
+    }
+}
+
+#[test]
+fn check_config_names_an_unknown_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("dkim.toml");
+    std::fs::write(&config, "[signing]\ncanonicalisation = \"relaxed\"\n").unwrap();
+    let out = Command::new(BIN)
+        .arg("--check-config")
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("signing.canonicalisation: unknown field"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_example_config_is_valid_once_its_keys_exist() {
+    let setup = setup(&["rsa", "ed25519"]);
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../etc/postern/dkim.toml"
+    ))
+    .unwrap();
+    let config = example
+        .replace(
+            "/etc/postern/dkim/example.com.2026a.key",
+            &setup.keys[0].file.display().to_string(),
+        )
+        .replace(
+            "/etc/postern/dkim/example.com.2026e.key",
+            &setup.keys[1].file.display().to_string(),
+        );
+    let path = setup.dir.path().join("dkim.toml");
+    std::fs::write(&path, config).unwrap();
+    let out = Command::new(BIN)
+        .arg("--check-config")
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("configuration OK"));
+}
+
+#[test]
+fn genkey_writes_a_private_key_0600_and_never_overwrites() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("k.key");
+    let run = || {
+        Command::new(BIN)
+            .args([
+                "genkey",
+                "--domain",
+                "example.com",
+                "--selector",
+                "s1",
+                "--out",
+            ])
+            .arg(&file)
+            .output()
+            .unwrap()
+    };
+    let first = run();
+    assert!(first.status.success());
+    let stdout = String::from_utf8(first.stdout).unwrap();
+    assert!(
+        stdout.contains("s1._domainkey.example.com. IN TXT ("),
+        "{stdout}"
+    );
+    for quoted in stdout.split('"').skip(1).step_by(2) {
+        assert!(quoted.len() <= 255, "TXT string over 255 bytes");
+    }
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let before = std::fs::read(&file).unwrap();
+    let second = run();
+    assert!(!second.status.success());
+    assert_eq!(std::fs::read(&file).unwrap(), before);
+}
