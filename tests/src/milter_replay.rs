@@ -104,7 +104,7 @@ fn exchange(
                 ClientEvent::Negotiated(_) => {}
                 ClientEvent::Reply(Reply::Progress) => {}
                 ClientEvent::Reply(reply) => {
-                    let last = is_final(&reply);
+                    let last = reply.is_final();
                     replies.push(reply);
                     if last {
                         return Ok(replies);
@@ -118,21 +118,6 @@ fn exchange(
         }
         session.receive(buffer.get(..n).unwrap_or_default());
     }
-}
-
-fn is_final(reply: &Reply) -> bool {
-    matches!(
-        reply,
-        Reply::Continue
-            | Reply::Accept
-            | Reply::Reject
-            | Reply::TempFail
-            | Reply::Discard
-            | Reply::ReplyCode(_)
-            | Reply::Skip
-            | Reply::ConnFail
-            | Reply::Shutdown
-    )
 }
 
 /// A header field: name, and the value after the colon.

@@ -103,6 +103,7 @@ impl Postfix {
             "pickup unix n - n 60 1 pickup\n\
              cleanup unix n - n - 0 cleanup\n\
              qmgr unix n - n 300 1 qmgr\n\
+             tlsmgr unix - - n 1000? 1 tlsmgr\n\
              rewrite unix - - n - - trivial-rewrite\n\
              bounce unix - - n - 0 bounce\n\
              defer unix - - n - 0 bounce\n\
