@@ -155,9 +155,11 @@ impl DkimDaemon {
             config_file,
             log_file,
         };
+        // The socket accepts as soon as it is bound, before privileges are dropped and
+        // signal handlers exist: wait for the daemon to say it is ready.
         assert!(
             crate::wait_until(Duration::from_secs(20), || {
-                std::os::unix::net::UnixStream::connect(socket).is_ok()
+                daemon.log().contains("postern-dkim ready")
             }),
             "postern-dkim did not start; log:\n{}",
             daemon.log()

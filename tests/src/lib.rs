@@ -9,6 +9,7 @@ pub mod auth_stub;
 pub mod binaries;
 pub mod corpus;
 pub mod dkim_daemon;
+pub mod dns_stub;
 pub mod milter_replay;
 pub mod opendkim;
 pub mod oracle;

@@ -304,3 +304,194 @@ fn genkey_writes_a_private_key_0600_and_never_overwrites() {
     assert!(!second.status.success());
     assert_eq!(std::fs::read(&file).unwrap(), before);
 }
+
+#[test]
+fn testkey_tells_matching_mismatched_and_missing_records_apart() {
+    let setup = setup(&["rsa", "ed25519"]);
+    let other = dkim_daemon::genkey_with(
+        Path::new(BIN),
+        setup.dir.path(),
+        "example.com",
+        "other",
+        "ed25519",
+    );
+    let mut records = std::collections::HashMap::new();
+    records.insert(
+        "s-rsa._domainkey.example.com".to_string(),
+        setup.keys[0].record.clone(),
+    );
+    // The ed25519 selector publishes some other key.
+    records.insert(
+        "s-ed25519._domainkey.example.com".to_string(),
+        other.record.clone(),
+    );
+    let port = postern_tests::dns_stub::start(records);
+    let config = setup.dir.path().join("dkim.toml");
+    std::fs::write(
+        &config,
+        dkim_daemon::config(&setup.socket, &setup.keys, "relaxed/relaxed", ""),
+    )
+    .unwrap();
+    let run = |config: &Path| {
+        Command::new(BIN)
+            .args([
+                "testkey",
+                "--nameserver",
+                &format!("127.0.0.1:{port}"),
+                "--config",
+            ])
+            .arg(config)
+            .output()
+            .unwrap()
+    };
+    let out = run(&config);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(!out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("key s-rsa-rsa (s-rsa._domainkey.example.com., rsa-sha256): OK"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("(s-ed25519._domainkey.example.com., ed25519-sha256): MISMATCH"),
+        "{stdout}"
+    );
+
+    // A selector with no record at all.
+    let missing = dkim_daemon::genkey_with(
+        Path::new(BIN),
+        setup.dir.path(),
+        "example.com",
+        "gone",
+        "rsa",
+    );
+    std::fs::write(
+        &config,
+        dkim_daemon::config(&setup.socket, &[missing], "relaxed/relaxed", ""),
+    )
+    .unwrap();
+    let stdout = String::from_utf8(run(&config).stdout).unwrap();
+    assert!(stdout.contains("NOT FOUND"), "{stdout}");
+
+    // Only the good one: success.
+    std::fs::write(
+        &config,
+        dkim_daemon::config(&setup.socket, &setup.keys[..1], "relaxed/relaxed", ""),
+    )
+    .unwrap();
+    assert!(run(&config).status.success());
+}
+
+#[test]
+fn notifies_systemd_ready_reloading_and_stopping() {
+    let setup = setup(&["rsa"]);
+    let notify_path = setup.dir.path().join("notify.sock");
+    let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
+    notify
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let config = setup.dir.path().join("dkim.toml");
+    std::fs::write(
+        &config,
+        dkim_daemon::config(&setup.socket, &setup.keys, "relaxed/relaxed", ""),
+    )
+    .unwrap();
+    let mut child = Command::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .env("NOTIFY_SOCKET", &notify_path)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let next = || {
+        let mut buf = [0u8; 512];
+        let n = notify.recv(&mut buf).expect("a notification");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    assert!(next().contains("READY=1"));
+    let kill = |signal: &str| {
+        Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(child.id().to_string())
+            .status()
+            .unwrap()
+    };
+    kill("HUP");
+    let reloading = next();
+    assert!(
+        reloading.contains("RELOADING=1") && reloading.contains("MONOTONIC_USEC="),
+        "{reloading}"
+    );
+    assert!(next().contains("READY=1"));
+    kill("TERM");
+    assert!(next().contains("STOPPING=1"));
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn serves_a_socket_passed_by_systemd_socket_activation() {
+    let setup = setup(&["rsa"]);
+    let activated = setup.dir.path().join("activated.sock");
+    let config = setup.dir.path().join("dkim.toml");
+    // The configured socket is ignored when systemd passes one.
+    std::fs::write(
+        &config,
+        dkim_daemon::config(&setup.socket, &setup.keys, "relaxed/relaxed", ""),
+    )
+    .unwrap();
+    let Ok(mut child) = Command::new("systemd-socket-activate")
+        .arg("-l")
+        .arg(&activated)
+        .arg(BIN)
+        .arg("--config")
+        .arg(&config)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+    else {
+        eprintln!("systemd-socket-activate not installed: skipped");
+        return;
+    };
+    assert!(postern_tests::wait_until(Duration::from_secs(10), || {
+        activated.exists()
+    }));
+    let replies = replay_from(&activated, MESSAGE, outside(), Some("alice")).unwrap();
+    assert_eq!(
+        oracle::verify(&apply(MESSAGE, &replies), &setup.cache()),
+        vec![DkimResult::Pass]
+    );
+    assert!(
+        !setup.socket.exists(),
+        "configured socket must not be bound under activation"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn drops_root_privileges_to_the_configured_user() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("not root: skipped");
+        return;
+    }
+    let setup = setup(&["rsa"]);
+    // Keys are read before the drop; the socket directory is root's.
+    let config = dkim_daemon::config(&setup.socket, &setup.keys, "relaxed/relaxed", "").replacen(
+        "[daemon]\n",
+        "[daemon]\nuser = \"nobody\"\n",
+        1,
+    );
+    let daemon = DkimDaemon::start_with(Path::new(BIN), setup.dir.path(), &setup.socket, &config);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", daemon.pid())).unwrap();
+    let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    assert!(
+        uid_line
+            .split_whitespace()
+            .skip(1)
+            .all(|uid| uid == "65534"),
+        "{uid_line}"
+    );
+    let replies = replay_from(&setup.socket, MESSAGE, outside(), Some("alice")).unwrap();
+    assert_eq!(
+        oracle::verify(&apply(MESSAGE, &replies), &setup.cache()),
+        vec![DkimResult::Pass]
+    );
+}
