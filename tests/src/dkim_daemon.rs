@@ -136,11 +136,8 @@ impl DkimDaemon {
         let config_file = dir.join("dkim.toml");
         fs::write(&config_file, config_text).unwrap();
         let log_file = dir.join("postern-dkim.log");
-        let log = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_file)
-            .unwrap();
+        // A fresh log per start: readiness is read from it.
+        let log = fs::File::create(&log_file).unwrap();
         let _ = fs::remove_file(socket);
         let child = Command::new(binary)
             .arg("--config")

@@ -225,26 +225,36 @@ fn internal_network_mail_is_signed_and_outside_mail_passes_unsigned() {
 fn mail_injected_with_postfix_sendmail_is_signed_through_non_smtpd_milters() {
     let stack = Stack::start("sendmail");
     let keys = stack.keys(&["rsa", "ed25519"]);
-    let _daemon = stack.daemon(&keys, "relaxed/relaxed", "");
-    let samples = corpus::corpus("alice@example.com", 0);
-    for sample in &samples {
-        // sendmail(1) takes LF line ends, as scripts write them.
-        let lf = String::from_utf8(sample.data.clone())
-            .unwrap()
-            .replace("\r\n", "\n");
-        stack.postfix.sendmail(lf.as_bytes());
-    }
-    let received = stack.wait(samples.len());
-    for message in &received {
-        assert_eq!(
-            signature_count(&message.data),
-            2,
-            "{}",
-            header_block(&message.data)
+    for canonicalization in [
+        "relaxed/relaxed",
+        "relaxed/simple",
+        "simple/relaxed",
+        "simple/simple",
+    ] {
+        let _daemon = stack.daemon(&keys, canonicalization, "");
+        let samples = corpus::corpus("alice@example.com", 0);
+        for sample in &samples {
+            // sendmail(1) takes LF line ends, as scripts write them.
+            let lf = String::from_utf8(sample.data.clone())
+                .unwrap()
+                .replace("\r\n", "\n");
+            stack.postfix.sendmail(lf.as_bytes());
+        }
+        let received = stack.wait(samples.len());
+        for message in &received {
+            assert_eq!(
+                signature_count(&message.data),
+                2,
+                "{}",
+                header_block(&message.data)
+            );
+        }
+        let files = stack.save(
+            &format!("sendmail-{}", canonicalization.replace('/', "-")),
+            &received,
         );
+        verify_all(&stack, &keys, &files, 2);
     }
-    let files = stack.save("sendmail", &received);
-    verify_all(&stack, &keys, &files, 2);
 }
 
 #[test]

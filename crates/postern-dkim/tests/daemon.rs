@@ -495,3 +495,43 @@ fn drops_root_privileges_to_the_configured_user() {
         vec![DkimResult::Pass]
     );
 }
+
+#[test]
+fn unsignable_mail_that_should_be_signed_is_tempfailed_by_default_or_passed_when_configured() {
+    let big_header = format!(
+        "From: alice@example.com\r\nX-Big: {}\r\nSubject: big header\r\n\r\nbody\r\n",
+        "x".repeat(4096)
+    );
+    let setup = setup(&["rsa"]);
+    let daemon = setup.start("max_header_bytes = \"1k\"\n");
+    let replies = replay_from(
+        &setup.socket,
+        big_header.as_bytes(),
+        outside(),
+        Some("alice"),
+    )
+    .unwrap();
+    assert_eq!(replies, vec![Reply::TempFail]);
+    assert!(
+        daemon
+            .log()
+            .contains("not signed: headers larger than 1024 bytes"),
+        "{}",
+        daemon.log()
+    );
+    drop(daemon);
+
+    let daemon = setup.start("max_header_bytes = \"1k\"\non_error = \"accept\"\n");
+    let replies = replay_from(
+        &setup.socket,
+        big_header.as_bytes(),
+        outside(),
+        Some("alice"),
+    )
+    .unwrap();
+    assert_eq!(replies, vec![Reply::Continue]);
+    // Mail that never qualified is not affected by the error policy at all.
+    let replies = replay_from(&setup.socket, big_header.as_bytes(), outside(), None).unwrap();
+    assert_eq!(replies, vec![Reply::Accept]);
+    drop(daemon);
+}
