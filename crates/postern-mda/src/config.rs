@@ -1,0 +1,469 @@
+//! postern-mda's configuration: the TOML file as written (`RawConfig`) and the validated
+//! `Config`, built in one pass that reports every problem with its key.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use maildir::{Layout, QuotaLimit};
+use runtime::config::ConfigErrors;
+use runtime::listen::{ListenAddress, UnixSocketOptions};
+use serde::Deserialize;
+use users::{UserDbOptions, UsernameFormat};
+
+pub const DEFAULT_PATH: &str = "/etc/postern/mda.toml";
+pub const DEFAULT_LMTP_SOCKET: &str = "unix:/run/postern-mda/lmtp.sock";
+pub const DEFAULT_AUTH_SOCKET: &str = "unix:/run/postern-mda/auth.sock";
+
+/// The file as written. Every table rejects unknown keys so a typo is an error, not a no-op.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub daemon: RawDaemon,
+    #[serde(default)]
+    pub lmtp: RawLmtp,
+    #[serde(default)]
+    pub auth: RawAuth,
+    pub users: RawUsers,
+    #[serde(default)]
+    pub mail: RawMail,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawDaemon {
+    pub user: Option<String>,
+    pub group: Option<String>,
+    pub log_level: Option<String>,
+    pub max_connections: Option<usize>,
+    pub idle_timeout: Option<String>,
+    pub shutdown_timeout: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawLmtp {
+    pub listen: Option<Vec<String>>,
+    pub socket_mode: Option<String>,
+    pub socket_owner: Option<String>,
+    pub socket_group: Option<String>,
+    pub hostname: Option<String>,
+    pub max_message_size: Option<String>,
+    pub max_recipients: Option<usize>,
+    pub recipient_delimiter: Option<String>,
+    pub save_to_detail_mailbox: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuth {
+    pub listen: Option<Vec<String>>,
+    pub socket_mode: Option<String>,
+    pub socket_owner: Option<String>,
+    pub socket_group: Option<String>,
+    pub require_secured: Option<bool>,
+    pub failure_delay: Option<String>,
+    pub max_failures: Option<u32>,
+    pub failure_window: Option<String>,
+    pub lockout: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUsers {
+    pub passwd_file: PathBuf,
+    pub username_format: Option<String>,
+    pub default_domain: Option<String>,
+    pub domains: Option<Vec<String>>,
+    pub home: Option<String>,
+    #[serde(default)]
+    pub catch_all: BTreeMap<String, String>,
+    pub vmail_uid: Option<u32>,
+    pub vmail_gid: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawMail {
+    pub layout: Option<String>,
+    pub maildir: Option<String>,
+    pub spam_header: Option<Vec<String>>,
+    pub quota: Option<String>,
+}
+
+/// Settings read once at start; changing them needs a restart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaemonSettings {
+    pub user: Option<String>,
+    pub group: Option<String>,
+    pub log_level: String,
+    pub max_connections: usize,
+    pub idle_timeout: Duration,
+    pub shutdown_timeout: Duration,
+}
+
+/// Sockets of one service; changing them needs a restart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocketSettings {
+    pub listen: Vec<ListenAddress>,
+    pub mode: u32,
+    pub owner: Option<String>,
+    pub group: Option<String>,
+}
+
+impl SocketSettings {
+    pub fn unix_options(&self) -> UnixSocketOptions {
+        UnixSocketOptions {
+            mode: Some(self.mode),
+            owner: self.owner.clone(),
+            group: self.group.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LmtpSettings {
+    pub sockets: SocketSettings,
+    pub hostname: String,
+    pub max_message_size: Option<u64>,
+    pub max_recipients: usize,
+    pub save_to_detail_mailbox: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthSettings {
+    pub sockets: SocketSettings,
+    pub require_secured: bool,
+    pub throttle: dovecot_auth::ThrottleOptions,
+}
+
+/// Where and how mail is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailSettings {
+    pub layout: Layout,
+    /// Relative to the user's home; empty: the home itself.
+    pub maildir: String,
+    /// `(name, value)` pairs; a message with any of them goes to Junk.
+    pub spam_headers: Vec<(String, String)>,
+    pub quota: QuotaLimit,
+    pub owner: Option<(u32, u32)>,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub daemon: DaemonSettings,
+    pub lmtp: LmtpSettings,
+    pub auth: AuthSettings,
+    pub passwd_file: PathBuf,
+    pub users: UserDbOptions,
+    pub mail: MailSettings,
+}
+
+impl Config {
+    /// Reads, parses and validates `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        let raw: RawConfig = runtime::config::load(path)?;
+        let mut errors = ConfigErrors::new(path);
+        let daemon = validate_daemon(raw.daemon, &mut errors);
+        let (lmtp, delimiter) = validate_lmtp(raw.lmtp, &mut errors);
+        let auth = validate_auth(raw.auth, &mut errors);
+        let owner = match (raw.users.vmail_uid, raw.users.vmail_gid) {
+            (Some(uid), Some(gid)) => Some((uid, gid)),
+            (None, None) => None,
+            _ => {
+                errors.push(
+                    "users.vmail_uid",
+                    "set both vmail_uid and vmail_gid, or neither",
+                );
+                None
+            }
+        };
+        let passwd_file = raw.users.passwd_file.clone();
+        let users = validate_users(raw.users, delimiter, &mut errors);
+        let mail = validate_mail(raw.mail, owner, &mut errors);
+        if !passwd_file.is_file() {
+            errors.push(
+                "users.passwd_file",
+                format!("{} is not a readable file", passwd_file.display()),
+            );
+        }
+        errors.into_result(Config {
+            daemon,
+            lmtp,
+            auth,
+            passwd_file,
+            users,
+            mail,
+        })
+    }
+}
+
+fn validate_daemon(raw: RawDaemon, errors: &mut ConfigErrors) -> DaemonSettings {
+    let log_level = raw.log_level.unwrap_or_else(|| "info".to_string());
+    if !["error", "warn", "info", "debug", "trace"].contains(&log_level.as_str()) {
+        errors.push(
+            "daemon.log_level",
+            "expected error, warn, info, debug or trace",
+        );
+    }
+    let max_connections = raw.max_connections.unwrap_or(256);
+    if max_connections == 0 {
+        errors.push("daemon.max_connections", "must be at least 1");
+    }
+    DaemonSettings {
+        user: raw.user,
+        group: raw.group,
+        log_level,
+        max_connections,
+        idle_timeout: duration(errors, "daemon.idle_timeout", raw.idle_timeout, 300),
+        shutdown_timeout: duration(errors, "daemon.shutdown_timeout", raw.shutdown_timeout, 30),
+    }
+}
+
+fn sockets(
+    errors: &mut ConfigErrors,
+    section: &str,
+    listen: Option<Vec<String>>,
+    default: &str,
+    mode: Option<String>,
+    owner: Option<String>,
+    group: Option<String>,
+) -> SocketSettings {
+    let listen = listen
+        .unwrap_or_else(|| vec![default.to_string()])
+        .iter()
+        .enumerate()
+        .filter_map(|(i, text)| match text.parse::<ListenAddress>() {
+            Ok(address) => Some(address),
+            Err(reason) => {
+                errors.push(format!("{section}.listen[{i}]"), reason.to_string());
+                None
+            }
+        })
+        .collect();
+    let mode = match mode.as_deref() {
+        None => 0o660,
+        Some(text) => runtime::config::parse_mode(text).unwrap_or_else(|reason| {
+            errors.push(format!("{section}.socket_mode"), reason);
+            0o660
+        }),
+    };
+    SocketSettings {
+        listen,
+        mode,
+        owner,
+        group,
+    }
+}
+
+fn validate_lmtp(raw: RawLmtp, errors: &mut ConfigErrors) -> (LmtpSettings, String) {
+    let sockets = sockets(
+        errors,
+        "lmtp",
+        raw.listen,
+        DEFAULT_LMTP_SOCKET,
+        raw.socket_mode,
+        raw.socket_owner,
+        raw.socket_group,
+    );
+    let hostname = raw
+        .hostname
+        .unwrap_or_else(|| maildir::name::local_host().to_string());
+    if hostname.is_empty() || hostname.contains(char::is_whitespace) {
+        errors.push("lmtp.hostname", format!("{hostname:?} is not a host name"));
+    }
+    let max_message_size = match raw.max_message_size.as_deref() {
+        None => Some(50 << 20),
+        Some("0" | "none") => None,
+        Some(text) => match runtime::config::parse_size(text) {
+            Ok(bytes) => Some(bytes),
+            Err(reason) => {
+                errors.push("lmtp.max_message_size", reason);
+                None
+            }
+        },
+    };
+    let max_recipients = raw.max_recipients.unwrap_or(1000);
+    if max_recipients == 0 {
+        errors.push("lmtp.max_recipients", "must be at least 1");
+    }
+    let delimiter = raw.recipient_delimiter.unwrap_or_else(|| "+".to_string());
+    if delimiter.contains(['@', ' ', '\t']) {
+        errors.push(
+            "lmtp.recipient_delimiter",
+            format!("{delimiter:?}: must not contain '@' or blanks"),
+        );
+    }
+    let settings = LmtpSettings {
+        sockets,
+        hostname,
+        max_message_size,
+        max_recipients,
+        save_to_detail_mailbox: raw.save_to_detail_mailbox.unwrap_or(false),
+    };
+    (settings, delimiter)
+}
+
+fn validate_auth(raw: RawAuth, errors: &mut ConfigErrors) -> AuthSettings {
+    let sockets = sockets(
+        errors,
+        "auth",
+        raw.listen,
+        DEFAULT_AUTH_SOCKET,
+        raw.socket_mode,
+        raw.socket_owner,
+        raw.socket_group,
+    );
+    let defaults = dovecot_auth::ThrottleOptions::default();
+    let max_failures = raw.max_failures.unwrap_or(defaults.max_failures);
+    if max_failures == 0 {
+        errors.push("auth.max_failures", "must be at least 1");
+    }
+    let throttle = dovecot_auth::ThrottleOptions {
+        failure_delay: duration(errors, "auth.failure_delay", raw.failure_delay, 2),
+        max_failures,
+        window: duration(errors, "auth.failure_window", raw.failure_window, 600),
+        lockout: duration(errors, "auth.lockout", raw.lockout, 900),
+        ..defaults
+    };
+    AuthSettings {
+        sockets,
+        require_secured: raw.require_secured.unwrap_or(true),
+        throttle,
+    }
+}
+
+fn validate_users(raw: RawUsers, delimiter: String, errors: &mut ConfigErrors) -> UserDbOptions {
+    let username_format = match raw.username_format.as_deref() {
+        None | Some("full") => UsernameFormat::Full,
+        Some("local") => UsernameFormat::LocalPart,
+        Some(other) => {
+            errors.push(
+                "users.username_format",
+                format!("{other:?}: expected \"full\" (user@domain) or \"local\" (user)"),
+            );
+            UsernameFormat::Full
+        }
+    };
+    let lower = |d: &String| d.trim_end_matches('.').to_ascii_lowercase();
+    let domains: Vec<String> = raw.domains.unwrap_or_default().iter().map(lower).collect();
+    for (i, domain) in domains.iter().enumerate() {
+        if domain.is_empty() || domain.contains(['@', ' ']) {
+            errors.push(
+                format!("users.domains[{i}]"),
+                format!("{domain:?} is not a domain"),
+            );
+        }
+    }
+    if username_format == UsernameFormat::LocalPart && raw.default_domain.is_none() {
+        errors.push(
+            "users.default_domain",
+            "required with username_format = \"local\" (the domain of canonical names)",
+        );
+    }
+    if let Some(home) = &raw.home
+        && !home.starts_with('/')
+    {
+        errors.push("users.home", format!("{home:?} must be an absolute path"));
+    }
+    let mut catch_all = BTreeMap::new();
+    for (domain, target) in raw.catch_all {
+        let domain = lower(&domain);
+        if !domains.is_empty() && !domains.contains(&domain) {
+            errors.push(
+                format!("users.catch_all.{domain}"),
+                "domain is not in users.domains",
+            );
+        }
+        catch_all.insert(domain, target);
+    }
+    UserDbOptions {
+        username_format,
+        default_domain: raw.default_domain.as_ref().map(lower),
+        domains,
+        home_template: raw.home,
+        recipient_delimiters: delimiter,
+        catch_all,
+        lowercase: true,
+    }
+}
+
+fn validate_mail(
+    raw: RawMail,
+    owner: Option<(u32, u32)>,
+    errors: &mut ConfigErrors,
+) -> MailSettings {
+    let layout = match raw.layout.as_deref() {
+        None | Some("maildir++") => Layout::MaildirPlusPlus,
+        Some("fs") => Layout::Fs,
+        Some(other) => {
+            errors.push(
+                "mail.layout",
+                format!("{other:?}: expected \"maildir++\" or \"fs\""),
+            );
+            Layout::MaildirPlusPlus
+        }
+    };
+    let maildir = raw.maildir.unwrap_or_else(|| "Maildir".to_string());
+    if maildir.starts_with('/') || maildir.split('/').any(|part| part == "..") {
+        errors.push(
+            "mail.maildir",
+            format!("{maildir:?} must be relative to the home, without \"..\""),
+        );
+    }
+    let spam_headers = raw
+        .spam_header
+        .unwrap_or_else(|| vec!["X-Spam: Yes".to_string(), "X-Spam-Flag: YES".to_string()])
+        .iter()
+        .enumerate()
+        .filter_map(|(i, text)| match text.split_once(':') {
+            Some((name, value)) if !name.trim().is_empty() && !name.contains(' ') => {
+                Some((name.trim().to_string(), value.trim().to_string()))
+            }
+            _ => {
+                errors.push(
+                    format!("mail.spam_header[{i}]"),
+                    format!("{text:?}: expected \"Header-Name: value\""),
+                );
+                None
+            }
+        })
+        .collect();
+    let quota = match raw.quota.as_deref() {
+        None | Some("none") => QuotaLimit::default(),
+        Some(text) => match runtime::config::parse_size(text) {
+            Ok(bytes) => QuotaLimit {
+                bytes: Some(bytes),
+                messages: None,
+            },
+            Err(reason) => {
+                errors.push("mail.quota", reason);
+                QuotaLimit::default()
+            }
+        },
+    };
+    MailSettings {
+        layout,
+        maildir,
+        spam_headers,
+        quota,
+        owner,
+    }
+}
+
+fn duration(
+    errors: &mut ConfigErrors,
+    key: &str,
+    text: Option<String>,
+    default_secs: u64,
+) -> Duration {
+    match text {
+        None => Duration::from_secs(default_secs),
+        Some(text) => runtime::config::parse_duration(&text).unwrap_or_else(|reason| {
+            errors.push(key, reason);
+            Duration::from_secs(default_secs)
+        }),
+    }
+}

@@ -1,0 +1,267 @@
+//! One LMTP connection from Postfix: drive the sans-I/O SMTP session in LMTP mode, resolve
+//! recipients against the passwd-file, stream the message into one Maildir delivery, and
+//! answer once per recipient only after the message is durable in that recipient's folder.
+//!
+//! Disk work (quota scans, writes, fsync) runs in `block_in_place`, which needs the
+//! multi-threaded runtime `main` builds. `tmp/` leftovers of crashed deliveries are removed
+//! lazily: the first delivery into a folder after start cleans its `tmp/` (files over 36 h).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use maildir::{MailStore, Permissions, Usage};
+use runtime::listen::Stream;
+use smtp::{Event, ForwardPath, Reply, ServerSession};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::task::block_in_place;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::message::{IncomingMessage, Target};
+use crate::server::{Shared, Sid, State};
+
+/// Serves one connection until QUIT, an error, or shutdown (421 between transactions).
+pub async fn serve(mut stream: Stream, id: u64, shared: Arc<Shared>, shutdown: CancellationToken) {
+    let state = shared.state.load();
+    let lmtp = &state.config.lmtp;
+    let idle_timeout = state.config.daemon.idle_timeout;
+    let mut settings = smtp::Settings::lmtp(lmtp.hostname.clone());
+    settings.max_message_size = lmtp.max_message_size;
+    settings.max_recipients = lmtp.max_recipients;
+    let mut session = ServerSession::new(settings);
+    session.greet();
+    let mut connection = Connection {
+        id,
+        shared,
+        state,
+        sender: String::new(),
+        targets: Vec::new(),
+        message: None,
+    };
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        if let Err(e) = flush(&mut stream, &mut session).await {
+            warn!(session = %Sid(id), error = %e, "closing: write failed");
+            return;
+        }
+        if session.is_closed() {
+            return;
+        }
+        let read = tokio::select! {
+            read = tokio::time::timeout(idle_timeout, stream.read(&mut buffer)) => read,
+            () = shutdown.cancelled(), if connection.message.is_none() => {
+                session.shutdown();
+                let _ = flush(&mut stream, &mut session).await;
+                info!(session = %Sid(id), "closed for shutdown");
+                return;
+            }
+        };
+        let n = match read {
+            Err(_) => {
+                warn!(session = %Sid(id), timeout = ?idle_timeout, "closing: client idle too long");
+                return;
+            }
+            Ok(Err(e)) => {
+                warn!(session = %Sid(id), error = %e, "closing: read failed");
+                return;
+            }
+            Ok(Ok(0)) => return,
+            Ok(Ok(n)) => n,
+        };
+        session.receive(buffer.get(..n).unwrap_or_default());
+        while let Some(event) = session.next_event() {
+            connection.handle(event, &mut session);
+        }
+    }
+}
+
+async fn flush(stream: &mut Stream, session: &mut ServerSession) -> std::io::Result<()> {
+    let output = session.output();
+    if !output.is_empty() {
+        stream.write_all(&output).await?;
+        stream.flush().await?;
+    }
+    Ok(())
+}
+
+struct Connection {
+    id: u64,
+    shared: Arc<Shared>,
+    /// The snapshot for the current transaction, taken at MAIL.
+    state: Arc<State>,
+    sender: String,
+    targets: Vec<Target>,
+    message: Option<IncomingMessage>,
+}
+
+impl Connection {
+    fn handle(&mut self, event: Event, session: &mut ServerSession) {
+        match event {
+            Event::Hello { .. } => {
+                self.reset();
+                self.accept(session);
+            }
+            Event::Mail { from, .. } => {
+                self.reset();
+                self.state = self.shared.state.load();
+                self.sender = from.to_string();
+                self.accept(session);
+            }
+            Event::Rcpt { to, .. } => {
+                let reply = self.recipient(&to, session);
+                self.answer(session, reply);
+            }
+            Event::DataStart => {
+                let delivered_to = match self.targets.as_slice() {
+                    [only] => Some(only.address.clone()),
+                    _ => None,
+                };
+                let message = block_in_place(|| {
+                    IncomingMessage::begin(
+                        &self.targets,
+                        &self.sender,
+                        delivered_to.as_deref(),
+                        &self.shared.cleaned,
+                    )
+                });
+                self.message = Some(message);
+            }
+            Event::DataChunk(chunk) => {
+                if let Some(message) = &mut self.message {
+                    block_in_place(|| message.write(&chunk));
+                }
+            }
+            Event::DataEnd { size } => self.end_of_data(size, session),
+            Event::DataAborted(why) => {
+                info!(session = %Sid(self.id), from = %self.sender, reason = ?why, "message refused");
+                self.reset();
+            }
+            Event::Reset => self.reset(),
+            Event::Vrfy(_) => self.accept(session),
+            Event::StartTls => self.answer(session, Reply::tls_not_available()),
+            Event::Auth { .. } | Event::AuthResponse(_) => {
+                self.answer(session, Reply::auth_mechanism_unknown());
+            }
+            Event::AuthCancelled | Event::Quit => {}
+        }
+    }
+
+    fn reset(&mut self) {
+        self.targets.clear();
+        if let Some(message) = self.message.take() {
+            block_in_place(|| drop(message)); // removes the tmp/ file
+        }
+    }
+
+    fn accept(&self, session: &mut ServerSession) {
+        if let Err(e) = session.accept() {
+            warn!(session = %Sid(self.id), error = %e, "no reply pending");
+        }
+    }
+
+    fn answer(&self, session: &mut ServerSession, reply: Reply) {
+        if let Err(e) = session.reply(reply) {
+            warn!(session = %Sid(self.id), error = %e, "no reply pending");
+        }
+    }
+
+    /// RCPT: the reply for `to`; on 2xx the target is recorded.
+    fn recipient(&mut self, to: &ForwardPath, session: &ServerSession) -> Reply {
+        let state = self.state.clone();
+        let users = &state.users;
+        let (given, user) = match to.mailbox() {
+            Some(mailbox) => {
+                let address = format!("{}@{}", mailbox.local_part_unquoted(), mailbox.host);
+                (mailbox.to_string(), users.resolve_recipient(&address))
+            }
+            None => (
+                "postmaster".to_string(),
+                users.resolve_recipient("postmaster"),
+            ),
+        };
+        let Some(user) = user else {
+            info!(session = %Sid(self.id), from = %self.sender, to = %given, result = "550 5.1.1", "unknown recipient");
+            return Reply::unknown_user();
+        };
+        let Some(home) = user.home.as_deref().filter(|h| !h.is_empty()) else {
+            warn!(session = %Sid(self.id), to = %given, user = %user.name, "user has no home and no users.home template");
+            return Reply::local_error();
+        };
+        let mail = &state.config.mail;
+        let mut root = PathBuf::from(home);
+        if !mail.maildir.is_empty() {
+            root.push(&mail.maildir);
+        }
+        let store = MailStore::new(root, mail.layout).with_permissions(Permissions {
+            owner: mail.owner,
+            ..Permissions::default()
+        });
+        if mail.quota.bytes.is_some() || mail.quota.messages.is_some() {
+            let usage = block_in_place(|| store.usage()).unwrap_or_else(|e| {
+                debug!(session = %Sid(self.id), error = %e, "no usage (new mailbox?)");
+                Usage::default()
+            });
+            let incoming = session.mail_params().and_then(|p| p.size).unwrap_or(0);
+            if !mail.quota.allows(usage, incoming) {
+                info!(session = %Sid(self.id), from = %self.sender, to = %given, user = %user.name, result = "552 5.2.2", "over quota");
+                return Reply::quota_exceeded();
+            }
+        }
+        let detail = if state.config.lmtp.save_to_detail_mailbox {
+            user.detail.clone()
+        } else {
+            None
+        };
+        self.targets.push(Target {
+            address: given,
+            user: user.name.clone(),
+            store,
+            detail,
+        });
+        Reply::recipient_ok()
+    }
+
+    fn end_of_data(&mut self, size: u64, session: &mut ServerSession) {
+        let targets = std::mem::take(&mut self.targets);
+        let Some(message) = self.message.take() else {
+            warn!(session = %Sid(self.id), "end of data without a message");
+            let replies = targets.iter().map(|_| Reply::local_error()).collect();
+            self.per_recipient(session, replies);
+            return;
+        };
+        let spam = message
+            .headers
+            .matches(&self.state.config.mail.spam_headers);
+        let results = block_in_place(|| message.commit(&targets, spam, &self.shared.cleaned));
+        let mut replies = Vec::with_capacity(targets.len());
+        for (target, (folder, result)) in targets.iter().zip(results) {
+            match result {
+                Ok(delivered) => {
+                    info!(
+                        session = %Sid(self.id), from = %self.sender, to = %target.address,
+                        user = %target.user, folder = %folder, file = %delivered.name,
+                        size, spam, result = "250 2.0.0", "delivered"
+                    );
+                    replies.push(Reply::ok_delivered());
+                }
+                Err(reason) => {
+                    warn!(
+                        session = %Sid(self.id), from = %self.sender, to = %target.address,
+                        user = %target.user, folder = %folder, result = "451 4.3.0",
+                        "delivery failed: {reason}"
+                    );
+                    replies.push(Reply::local_error());
+                }
+            }
+        }
+        self.per_recipient(session, replies);
+    }
+
+    fn per_recipient(&self, session: &mut ServerSession, replies: Vec<Reply>) {
+        if let Err(e) = session.reply_per_recipient(replies) {
+            // Our recipient list and the session's disagree: never a silent accept.
+            warn!(session = %Sid(self.id), error = %e, "per-recipient replies refused");
+            self.answer(session, Reply::local_error());
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! postern-mda: local delivery for Postfix. One process serves LMTP (Postfix's
+//! `virtual_transport = lmtp:unix:...`) into Maildirs, and Dovecot's auth protocol
+//! (`smtpd_sasl_type = dovecot`) against the same passwd-file. This file is the wiring:
+//! command line, config, sockets, privileges, runtime.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod admin;
+mod auth;
+mod config;
+mod lmtp;
+mod message;
+mod server;
+
+use server::State;
+
+const ABOUT: &str = "LMTP delivery into Maildir and a Dovecot-compatible auth socket for Postfix";
+const LONG_ABOUT: &str = "\
+LMTP delivery into Maildir and a Dovecot-compatible SASL auth socket for Postfix, both
+backed by one Dovecot passwd-file.
+
+Postfix main.cf:
+    virtual_transport = lmtp:unix:/run/postern-mda/lmtp.sock
+    smtpd_sasl_type = dovecot
+    smtpd_sasl_path = /run/postern-mda/auth.sock
+
+Mail for user+detail@domain goes to the user (and to the folder \"detail\" when
+save_to_detail_mailbox is on and the folder exists); mail flagged by the spam filter
+(X-Spam: Yes by default) goes to Junk. A 250 reply is sent only after the message is
+on disk (fsync). SIGHUP reloads the configuration and the passwd-file; SIGTERM drains.";
+
+#[derive(Debug, Parser)]
+#[command(name = "postern-mda", version, about = ABOUT, long_about = LONG_ABOUT)]
+struct Cli {
+    /// Configuration file.
+    #[arg(short, long, value_name = "FILE", default_value = config::DEFAULT_PATH, global = true)]
+    config: PathBuf,
+
+    /// Validate the configuration and the passwd-file, print "configuration OK" or every
+    /// problem, and exit.
+    #[arg(long)]
+    check_config: bool,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Hash a password read from standard input, for a passwd-file (like doveadm pw).
+    Pw(admin::PwArgs),
+    /// Add, remove, list users or set passwords in the configured passwd-file.
+    #[command(subcommand)]
+    User(admin::UserCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match &cli.command {
+        Some(Command::Pw(args)) => return report(admin::pw(args)),
+        Some(Command::User(command)) => {
+            return match config::Config::load(&cli.config) {
+                Ok(config) => report(admin::user(&config, command)),
+                Err(errors) => config_failed(&errors),
+            };
+        }
+        None => {}
+    }
+    let state = match State::load(&cli.config) {
+        Ok(state) => state,
+        Err(errors) => return config_failed(&errors),
+    };
+    if cli.check_config {
+        println!("{}: configuration OK", cli.config.display());
+        return ExitCode::SUCCESS;
+    }
+    runtime::logging::init(&state.config.daemon.log_level);
+    report(serve(state, cli.config))
+}
+
+fn config_failed(errors: &runtime::config::ConfigErrors) -> ExitCode {
+    eprintln!("{errors}");
+    ExitCode::from(78) // EX_CONFIG: systemd shows it as a configuration error
+}
+
+fn report(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("postern-mda: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(state: State, config_path: PathBuf) -> anyhow::Result<()> {
+    // Sockets are bound (or taken from systemd) and privileges dropped before any thread exists.
+    let config = &state.config;
+    let mut lmtp = Vec::new();
+    let mut auth = Vec::new();
+    let activated = runtime::listen::systemd_listeners()?;
+    if activated.is_empty() {
+        let options = config.lmtp.sockets.unix_options();
+        for address in &config.lmtp.sockets.listen {
+            lmtp.push(runtime::listen::bind(address, &options)?);
+        }
+        let options = config.auth.sockets.unix_options();
+        for address in &config.auth.sockets.listen {
+            auth.push(runtime::listen::bind(address, &options)?);
+        }
+    } else {
+        // Under socket activation a socket is the auth socket if its address is configured
+        // under [auth]; everything else speaks LMTP.
+        for socket in activated {
+            if config.auth.sockets.listen.contains(&socket.address()) {
+                auth.push(socket);
+            } else {
+                lmtp.push(socket);
+            }
+        }
+    }
+    for socket in &lmtp {
+        tracing::info!(address = %socket.address(), "listening for LMTP");
+    }
+    for socket in &auth {
+        tracing::info!(address = %socket.address(), "listening for auth clients");
+    }
+    if let Some(user) = &config.daemon.user {
+        runtime::privilege::drop_privileges(user, config.daemon.group.as_deref())?;
+    }
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    tokio.block_on(async move {
+        let adopt = |sockets: Vec<runtime::listen::BoundSocket>| {
+            sockets
+                .into_iter()
+                .map(runtime::listen::Listener::from_bound)
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let listeners = server::Listeners {
+            lmtp: adopt(lmtp)?,
+            auth: adopt(auth)?,
+        };
+        server::run(listeners, state, config_path).await
+    })
+}

@@ -1,0 +1,187 @@
+//! The running daemon: the state SIGHUP swaps (configuration plus passwd-file), accept loops
+//! for the LMTP and auth sockets under one connection limit, and the staged SIGTERM drain.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use runtime::config::ConfigErrors;
+use runtime::lifecycle::{Lifecycle, Signal, Spawner};
+use runtime::listen::Listener;
+use runtime::reload::Reloadable;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+use users::UserDb;
+
+use crate::config::Config;
+use crate::{auth, lmtp};
+
+/// What one SIGHUP replaces as a whole: a session sees the config and the users file that
+/// belong together.
+#[derive(Debug)]
+pub struct State {
+    pub config: Config,
+    pub users: UserDb,
+}
+
+impl State {
+    /// Loads and validates the configuration, then the passwd-file it names.
+    pub fn load(path: &Path) -> Result<State, ConfigErrors> {
+        let config = Config::load(path)?;
+        match UserDb::open(&config.passwd_file, config.users.clone()) {
+            Ok(users) => Ok(State { config, users }),
+            Err(e) => {
+                let mut errors = ConfigErrors::new(path);
+                errors.push("users.passwd_file", e.to_string());
+                Err(errors)
+            }
+        }
+    }
+}
+
+/// What lives as long as the process, across reloads.
+#[derive(Debug)]
+pub struct Shared {
+    pub state: Reloadable<State>,
+    pub throttle: Mutex<dovecot_auth::FailureThrottle>,
+    /// Folders whose `tmp/` was already cleaned by this process (done once, lazily, at the
+    /// first delivery into each folder).
+    pub cleaned: Mutex<HashSet<PathBuf>>,
+    next_session: AtomicU64,
+}
+
+impl Shared {
+    pub fn next_session(&self) -> u64 {
+        self.next_session.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// The sockets, by service.
+#[derive(Debug)]
+pub struct Listeners {
+    pub lmtp: Vec<Listener>,
+    pub auth: Vec<Listener>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Service {
+    Lmtp,
+    Auth,
+}
+
+/// Serves until SIGTERM/SIGINT, then drains. Returns when every session ended or the
+/// shutdown deadline passed.
+pub async fn run(listeners: Listeners, state: State, config_path: PathBuf) -> anyhow::Result<()> {
+    let mut lifecycle = Lifecycle::new()?;
+    let limit = Arc::new(Semaphore::new(state.config.daemon.max_connections));
+    let shared = Arc::new(Shared {
+        throttle: Mutex::new(dovecot_auth::FailureThrottle::new(
+            state.config.auth.throttle.clone(),
+        )),
+        state: Reloadable::new(state),
+        cleaned: Mutex::new(HashSet::new()),
+        next_session: AtomicU64::new(1),
+    });
+    let services = listeners
+        .lmtp
+        .into_iter()
+        .map(|l| (l, Service::Lmtp))
+        .chain(listeners.auth.into_iter().map(|l| (l, Service::Auth)));
+    for (listener, service) in services {
+        let token = lifecycle.shutdown_token();
+        let sessions = lifecycle.clone_spawner();
+        tokio::spawn(accept_loop(
+            listener,
+            service,
+            shared.clone(),
+            limit.clone(),
+            token,
+            sessions,
+        ));
+    }
+
+    runtime::notify::ready();
+    info!(version = env!("CARGO_PKG_VERSION"), "postern-mda ready");
+    while let Signal::Reload = lifecycle.next_signal().await {
+        runtime::notify::reloading();
+        let running = shared.state.load();
+        let reloaded = shared.state.reload_with(|| State::load(&config_path));
+        if reloaded.is_ok() {
+            let new = shared.state.load();
+            if new.config.daemon != running.config.daemon
+                || new.config.lmtp.sockets != running.config.lmtp.sockets
+                || new.config.auth.sockets != running.config.auth.sockets
+                || new.config.auth.throttle != running.config.auth.throttle
+            {
+                warn!(
+                    "changes to [daemon], sockets and auth throttling take effect after a restart"
+                );
+            }
+        }
+        runtime::notify::ready();
+    }
+    runtime::notify::stopping();
+    let deadline = shared.state.load().config.daemon.shutdown_timeout;
+    info!(deadline = ?deadline, "shutting down: no new connections, draining sessions");
+    let left = lifecycle.drain(deadline).await;
+    if left > 0 {
+        warn!(
+            sessions = left,
+            "shutdown deadline passed, closing remaining sessions"
+        );
+    } else {
+        info!("all sessions ended");
+    }
+    Ok(())
+}
+
+async fn accept_loop(
+    listener: Listener,
+    service: Service,
+    shared: Arc<Shared>,
+    limit: Arc<Semaphore>,
+    shutdown: CancellationToken,
+    sessions: Spawner,
+) {
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = shutdown.cancelled() => return,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                warn!(error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let id = shared.next_session();
+        let Ok(permit) = limit.clone().try_acquire_owned() else {
+            warn!(session = %Sid(id), peer = %peer, "connection limit reached, closing");
+            continue;
+        };
+        let shared = shared.clone();
+        let token = shutdown.clone();
+        sessions.spawn(async move {
+            match service {
+                Service::Lmtp => lmtp::serve(stream, id, shared, token).await,
+                Service::Auth => auth::serve(stream, id, shared, token).await,
+            }
+            drop(permit);
+        });
+    }
+}
+
+/// Session ids print as fixed-width hex so they grep well next to Postfix queue ids.
+#[derive(Debug, Clone, Copy)]
+pub struct Sid(pub u64);
+
+impl std::fmt::Display for Sid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:08x}", self.0)
+    }
+}
