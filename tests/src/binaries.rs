@@ -16,7 +16,7 @@ pub fn path(name: &str) -> PathBuf {
         let mut build = Command::new(cargo);
         build
             .current_dir(&workspace)
-            .args(["build", "--bins", "-p", "postern-dkim"]);
+            .args(["build", "--bins", "-p", "postern-dkim", "-p", "postern-mda"]);
         if release {
             build.arg("--release");
         }

@@ -113,6 +113,7 @@ impl Postfix {
              proxymap unix - - n - - proxymap\n\
              smtp unix - - n - - smtp\n\
              relay unix - - n - - smtp\n\
+             lmtp unix - - n - - lmtp\n\
              showq unix n - n - - showq\n\
              error unix - - n - - error\n\
              retry unix - - n - - error\n\
