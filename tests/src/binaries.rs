@@ -14,9 +14,14 @@ pub fn path(name: &str) -> PathBuf {
     BUILD.call_once(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
         let mut build = Command::new(cargo);
-        build
-            .current_dir(&workspace)
-            .args(["build", "--bins", "-p", "postern-dkim", "-p", "postern-mda"]);
+        build.current_dir(&workspace).args([
+            "build",
+            "--bins",
+            "-p",
+            "postern-dkim",
+            "-p",
+            "postern-mda",
+        ]);
         if release {
             build.arg("--release");
         }

@@ -24,6 +24,10 @@ impl Drop for Mda {
 }
 
 fn start_mda(dir: &Path, layout: &str) -> Mda {
+    start_mda_with(dir, layout, "")
+}
+
+fn start_mda_with(dir: &Path, layout: &str, auth_extra: &str) -> Mda {
     std::fs::write(
         dir.join("users"),
         "alice@example.org:{PLAIN}secret::::::\nbob@example.net:{PLAIN}secret::::::\n\
@@ -35,7 +39,7 @@ fn start_mda(dir: &Path, layout: &str) -> Mda {
         "[daemon]\nlog_level = \"info\"\nshutdown_timeout = \"2s\"\n\n\
          [lmtp]\nlisten = [\"unix:{d}/lmtp.sock\"]\nsocket_mode = \"0666\"\nhostname = \"mda.test\"\n\
          save_to_detail_mailbox = true\n\n\
-         [auth]\nlisten = [\"unix:{d}/auth.sock\"]\nsocket_mode = \"0666\"\n\n\
+         [auth]\nlisten = [\"unix:{d}/auth.sock\"]\nsocket_mode = \"0666\"\n{auth_extra}\n\
          [users]\npasswd_file = \"{d}/users\"\nhome = \"{d}/vmail/%d/%n\"\n\
          domains = [\"example.org\", \"example.net\", \"catchall.test\"]\n\n\
          [users.catch_all]\n\"catchall.test\" = \"postmaster@example.net\"\n\n\
@@ -82,7 +86,9 @@ fn delivers_through_postfix_lmtp(layout: &str, detail_folder: &str) {
     let mda_dir = work.subdir("mda", 0o755);
     let _mda = start_mda(&mda_dir, layout);
     // The +detail folder must exist for the detail delivery.
-    let detail = mda_dir.join("vmail/example.net/bob/Maildir").join(detail_folder);
+    let detail = mda_dir
+        .join("vmail/example.net/bob/Maildir")
+        .join(detail_folder);
     for sub in ["cur", "new", "tmp"] {
         std::fs::create_dir_all(detail.join(sub)).unwrap();
     }
@@ -100,7 +106,10 @@ fn delivers_through_postfix_lmtp(layout: &str, detail_folder: &str) {
             extra_main: vec![
                 "relay_domains =".into(),
                 "virtual_mailbox_domains = example.org, example.net, catchall.test".into(),
-                format!("virtual_transport = lmtp:unix:{}/lmtp.sock", mda_dir.display()),
+                format!(
+                    "virtual_transport = lmtp:unix:{}/lmtp.sock",
+                    mda_dir.display()
+                ),
             ],
             submission_options: vec![],
         },
@@ -151,9 +160,15 @@ fn delivers_through_postfix_lmtp(layout: &str, detail_folder: &str) {
         let file = &new_messages(folder)[0];
         let stored = std::fs::read(file).unwrap();
         let text = String::from_utf8_lossy(&stored);
-        assert!(text.starts_with("Return-Path: <sender@outside.test>\n"), "{text}");
+        assert!(
+            text.starts_with("Return-Path: <sender@outside.test>\n"),
+            "{text}"
+        );
         assert!(text.contains(&format!("Delivered-To: {to}\n")), "{text}");
-        assert!(text.contains(&format!("Hello {to}.\n.leading dot\n")), "{text}");
+        assert!(
+            text.contains(&format!("Hello {to}.\n.leading dot\n")),
+            "{text}"
+        );
         assert!(!text.contains('\r'), "stored with LF line ends");
         let name = file.file_name().unwrap().to_string_lossy().into_owned();
         let size: usize = name
@@ -168,7 +183,10 @@ fn delivers_through_postfix_lmtp(layout: &str, detail_folder: &str) {
     let bounces = sink.wait_for(1, Duration::from_secs(30));
     assert_eq!(bounces.len(), 1, "{}", postfix.maillog());
     let bounce = String::from_utf8_lossy(&bounces[0].data);
-    assert!(bounce.contains("unknown@example.org") && bounce.contains("5.1.1"), "{bounce}");
+    assert!(
+        bounce.contains("unknown@example.org") && bounce.contains("5.1.1"),
+        "{bounce}"
+    );
 }
 
 #[test]
@@ -179,4 +197,91 @@ fn postfix_delivers_over_lmtp_into_maildir_plus_plus() {
 #[test]
 fn postfix_delivers_over_lmtp_into_layout_fs() {
     delivers_through_postfix_lmtp("fs", "lists");
+}
+
+#[test]
+fn postfix_authenticates_submission_through_the_auth_socket() {
+    let work = WorkDir::new("mda-sasl");
+    let mda_dir = work.subdir("mda", 0o755);
+    // Without TLS Postfix does not mark the request `secured`; production keeps the default.
+    let _mda = start_mda_with(
+        &mda_dir,
+        "maildir++",
+        "require_secured = false\nfailure_delay = \"100ms\"",
+    );
+    let sink = Sink::start();
+    let submission_port = free_port();
+    let postfix = Postfix::start(
+        &work.subdir("postfix", 0o755),
+        &PostfixSettings {
+            smtp_port: free_port(),
+            submission: Some((submission_port, mda_dir.join("auth.sock"))),
+            relay_port: sink.port(),
+            smtpd_milters: String::new(),
+            non_smtpd_milters: String::new(),
+            mynetworks: "127.0.0.1/32".into(),
+            extra_main: vec![],
+            submission_options: vec![
+                "smtpd_relay_restrictions=permit_sasl_authenticated,reject".into(),
+            ],
+        },
+    );
+    let send = |user: &str, password: &str| {
+        submit(
+            submission_port,
+            &Submission {
+                from: "alice@example.org",
+                to: &["friend@elsewhere.test"],
+                data: &message("friend@elsewhere.test", "auth"),
+                auth: Some((user, password)),
+                source: None,
+            },
+        )
+    };
+    send("alice@example.org", "secret").unwrap_or_else(|e| panic!("{e}\n{}", postfix.maillog()));
+    assert_eq!(
+        sink.wait_for(1, Duration::from_secs(30)).len(),
+        1,
+        "{}",
+        postfix.maillog()
+    );
+    let wrong = send("alice@example.org", "wrong").unwrap_err();
+    assert!(wrong.contains("535"), "{wrong}");
+    let unknown = send("nobody@example.org", "secret").unwrap_err();
+    assert!(unknown.contains("535"), "{unknown}");
+
+    // AUTH LOGIN, from a second real client (swaks).
+    let out = Command::new("swaks")
+        .args([
+            "--server",
+            &format!("127.0.0.1:{submission_port}"),
+            "--auth",
+            "LOGIN",
+        ])
+        .args([
+            "--auth-user",
+            "bob@example.net",
+            "--auth-password",
+            "secret",
+        ])
+        .args(["--from", "bob@example.net", "--to", "friend@elsewhere.test"])
+        .output()
+        .expect("swaks (tests/install-peers installs it)");
+    let transcript = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && transcript.contains("235 2.7.0"),
+        "{transcript}"
+    );
+    let out = Command::new("swaks")
+        .args([
+            "--server",
+            &format!("127.0.0.1:{submission_port}"),
+            "--auth",
+            "LOGIN",
+        ])
+        .args(["--auth-user", "bob@example.net", "--auth-password", "nope"])
+        .args(["--from", "bob@example.net", "--to", "friend@elsewhere.test"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("535"));
 }
