@@ -10,6 +10,7 @@ pub mod binaries;
 pub mod corpus;
 pub mod dkim_daemon;
 pub mod dns_stub;
+pub mod dovecot;
 pub mod milter_replay;
 pub mod opendkim;
 pub mod oracle;
