@@ -197,37 +197,22 @@ fn validate_daemon(raw: RawDaemon, errors: &mut ConfigErrors) -> DaemonSettings 
         group: raw.group,
         log_level,
         max_connections,
-        idle_timeout: duration(errors, "daemon.idle_timeout", raw.idle_timeout, 300),
-        shutdown_timeout: duration(errors, "daemon.shutdown_timeout", raw.shutdown_timeout, 30),
-        max_packet: size(errors, "daemon.max_packet", raw.max_packet, 1 << 20),
-    }
-}
-
-fn duration(
-    errors: &mut ConfigErrors,
-    key: &str,
-    text: Option<String>,
-    default_secs: u64,
-) -> Duration {
-    match text {
-        None => Duration::from_secs(default_secs),
-        Some(text) => runtime::config::parse_duration(&text).unwrap_or_else(|reason| {
-            errors.push(key, reason);
-            Duration::from_secs(default_secs)
-        }),
-    }
-}
-
-fn size(errors: &mut ConfigErrors, key: &str, text: Option<String>, default: usize) -> usize {
-    match text {
-        None => default,
-        Some(text) => match runtime::config::parse_size(&text) {
-            Ok(bytes) => usize::try_from(bytes).unwrap_or(usize::MAX),
-            Err(reason) => {
-                errors.push(key, reason);
-                default
-            }
-        },
+        idle_timeout: errors.duration_or(
+            "daemon.idle_timeout",
+            raw.idle_timeout.as_deref(),
+            Duration::from_secs(300),
+        ),
+        shutdown_timeout: errors.duration_or(
+            "daemon.shutdown_timeout",
+            raw.shutdown_timeout.as_deref(),
+            Duration::from_secs(30),
+        ),
+        max_packet: usize::try_from(errors.size_or(
+            "daemon.max_packet",
+            raw.max_packet.as_deref(),
+            1 << 20,
+        ))
+        .unwrap_or(usize::MAX),
     }
 }
 
@@ -375,12 +360,12 @@ fn validate_signing(
             .unwrap_or_else(|| vec!["ORIGINATING".to_string()]),
         internal_networks,
         on_error,
-        max_header_bytes: size(
-            errors,
+        max_header_bytes: usize::try_from(errors.size_or(
             "signing.max_header_bytes",
-            raw.max_header_bytes,
+            raw.max_header_bytes.as_deref(),
             1 << 20,
-        ),
+        ))
+        .unwrap_or(usize::MAX),
         table: SigningTable::new(entries),
     }
 }

@@ -217,8 +217,16 @@ fn validate_daemon(raw: RawDaemon, errors: &mut ConfigErrors) -> DaemonSettings 
         group: raw.group,
         log_level,
         max_connections,
-        idle_timeout: duration(errors, "daemon.idle_timeout", raw.idle_timeout, 300),
-        shutdown_timeout: duration(errors, "daemon.shutdown_timeout", raw.shutdown_timeout, 30),
+        idle_timeout: errors.duration_or(
+            "daemon.idle_timeout",
+            raw.idle_timeout.as_deref(),
+            Duration::from_secs(300),
+        ),
+        shutdown_timeout: errors.duration_or(
+            "daemon.shutdown_timeout",
+            raw.shutdown_timeout.as_deref(),
+            Duration::from_secs(30),
+        ),
     }
 }
 
@@ -322,10 +330,22 @@ fn validate_auth(raw: RawAuth, errors: &mut ConfigErrors) -> AuthSettings {
         errors.push("auth.max_failures", "must be at least 1");
     }
     let throttle = dovecot_auth::ThrottleOptions {
-        failure_delay: duration(errors, "auth.failure_delay", raw.failure_delay, 2),
+        failure_delay: errors.duration_or(
+            "auth.failure_delay",
+            raw.failure_delay.as_deref(),
+            Duration::from_secs(2),
+        ),
         max_failures,
-        window: duration(errors, "auth.failure_window", raw.failure_window, 600),
-        lockout: duration(errors, "auth.lockout", raw.lockout, 900),
+        window: errors.duration_or(
+            "auth.failure_window",
+            raw.failure_window.as_deref(),
+            Duration::from_secs(600),
+        ),
+        lockout: errors.duration_or(
+            "auth.lockout",
+            raw.lockout.as_deref(),
+            Duration::from_secs(900),
+        ),
         ..defaults
     };
     AuthSettings {
@@ -450,20 +470,5 @@ fn validate_mail(
         spam_headers,
         quota,
         owner,
-    }
-}
-
-fn duration(
-    errors: &mut ConfigErrors,
-    key: &str,
-    text: Option<String>,
-    default_secs: u64,
-) -> Duration {
-    match text {
-        None => Duration::from_secs(default_secs),
-        Some(text) => runtime::config::parse_duration(&text).unwrap_or_else(|reason| {
-            errors.push(key, reason);
-            Duration::from_secs(default_secs)
-        }),
     }
 }

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// One problem: the dotted key it concerns (empty for the whole file) and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +20,31 @@ pub struct ConfigErrors {
 }
 
 impl ConfigErrors {
+    /// An optional duration setting: absent gives `default`; a bad value is recorded here
+    /// (so every problem is reported in one pass) and `default` stands in.
+    pub fn duration_or(&mut self, key: &str, text: Option<&str>, default: Duration) -> Duration {
+        match text.map(super::parse_duration) {
+            None => default,
+            Some(Ok(duration)) => duration,
+            Some(Err(reason)) => {
+                self.push(key, reason);
+                default
+            }
+        }
+    }
+
+    /// An optional size setting in bytes, like [`duration_or`](Self::duration_or).
+    pub fn size_or(&mut self, key: &str, text: Option<&str>, default: u64) -> u64 {
+        match text.map(super::parse_size) {
+            None => default,
+            Some(Ok(bytes)) => bytes,
+            Some(Err(reason)) => {
+                self.push(key, reason);
+                default
+            }
+        }
+    }
+
     pub fn new(file: &Path) -> Self {
         ConfigErrors {
             file: file.to_path_buf(),
