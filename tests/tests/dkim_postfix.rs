@@ -21,9 +21,10 @@ const DELIVERY: Duration = Duration::from_secs(60);
 /// Postfix + sink + Dovecot-protocol auth, with postern-dkim's socket path fixed so daemons
 /// can be restarted under it with other settings.
 struct Stack {
+    // Fields drop in this order: Postfix must stop while its config dir still exists.
+    postfix: Postfix,
     work: WorkDir,
     sink: Sink,
-    postfix: Postfix,
     smtp_port: u16,
     submission_port: u16,
     socket: PathBuf,
