@@ -17,11 +17,13 @@ pub const DOVECOT_TMP_AGE: Duration = Duration::from_secs(36 * 60 * 60);
 /// Removes regular files in `folder`'s `tmp/` whose mtime and ctime are both older than
 /// `older_than`; returns how many were removed. A missing `tmp/` counts as empty.
 pub fn clean_tmp(folder: &Folder, older_than: Duration) -> Result<usize, MaildirError> {
+    // In nanoseconds: with a short age (tests) whole seconds would keep a file up to 1 s more.
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
-        .as_secs();
-    let cutoff = i64::try_from(now.saturating_sub(older_than.as_secs())).unwrap_or(i64::MAX);
+        .as_nanos();
+    let cutoff = i128::try_from(now.saturating_sub(older_than.as_nanos())).unwrap_or(i128::MAX);
+    let nanos = |secs: i64, nsec: i64| i128::from(secs) * 1_000_000_000 + i128::from(nsec);
     let dir = folder.tmp_dir();
     let entries = match fs::read_dir(&dir) {
         Ok(entries) => entries,
@@ -38,7 +40,10 @@ pub fn clean_tmp(folder: &Folder, older_than: Duration) -> Result<usize, Maildir
             Err(e) => return Err(MaildirError::io("stat", &path, e)),
         };
         // A delivery still writing keeps touching mtime; ctime catches a recent link/chown.
-        if !meta.is_file() || meta.mtime() >= cutoff || meta.ctime() >= cutoff {
+        if !meta.is_file()
+            || nanos(meta.mtime(), meta.mtime_nsec()) >= cutoff
+            || nanos(meta.ctime(), meta.ctime_nsec()) >= cutoff
+        {
             continue;
         }
         match fs::remove_file(&path) {

@@ -50,11 +50,11 @@ pub fn user(config: &Config, command: &UserCommand) -> anyhow::Result<()> {
         UserCommand::Add { name, pw } => {
             let entry = Entry::new(name.to_lowercase(), &hash(pw)?);
             db.add(entry)?;
-            eprintln!("added {name}; send SIGHUP to postern-mda (systemctl reload) to use it");
+            eprintln!("added {name} (postern-mda re-reads the file within a second)");
         }
         UserCommand::Passwd { name, pw } => {
             db.set_password(&name.to_lowercase(), &hash(pw)?)?;
-            eprintln!("password of {name} changed; send SIGHUP to postern-mda to use it");
+            eprintln!("password of {name} changed (postern-mda re-reads the file within a second)");
         }
         UserCommand::Del { name } => {
             db.delete(&name.to_lowercase())?;

@@ -90,6 +90,7 @@ pub struct RawMail {
     pub maildir: Option<String>,
     pub spam_header: Option<Vec<String>>,
     pub quota: Option<String>,
+    pub tmp_max_age: Option<String>,
 }
 
 /// Settings read once at start; changing them needs a restart.
@@ -148,6 +149,8 @@ pub struct MailSettings {
     pub spam_headers: Vec<(String, String)>,
     pub quota: QuotaLimit,
     pub owner: Option<(u32, u32)>,
+    /// `tmp/` files older than this are removed at start (what crashed deliveries left).
+    pub tmp_max_age: Duration,
 }
 
 /// The validated configuration.
@@ -464,11 +467,17 @@ fn validate_mail(
             }
         },
     };
+    let tmp_max_age = errors.duration_or(
+        "mail.tmp_max_age",
+        raw.tmp_max_age.as_deref(),
+        maildir::DOVECOT_TMP_AGE,
+    );
     MailSettings {
         layout,
         maildir,
         spam_headers,
         quota,
         owner,
+        tmp_max_age,
     }
 }

@@ -3,13 +3,11 @@
 //! answer once per recipient only after the message is durable in that recipient's folder.
 //!
 //! Disk work (quota scans, writes, fsync) runs in `block_in_place`, which needs the
-//! multi-threaded runtime `main` builds. `tmp/` leftovers of crashed deliveries are removed
-//! lazily: the first delivery into a folder after start cleans its `tmp/` (files over 36 h).
+//! multi-threaded runtime `main` builds.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
-use maildir::{MailStore, Permissions, Usage};
+use maildir::Usage;
 use runtime::listen::Stream;
 use smtp::{Event, ForwardPath, Reply, ServerSession};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -17,6 +15,7 @@ use tokio::task::block_in_place;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use crate::mailbox;
 use crate::message::{IncomingMessage, Target};
 use crate::server::{Shared, Sid, State};
 
@@ -117,12 +116,7 @@ impl Connection {
                     _ => None,
                 };
                 let message = block_in_place(|| {
-                    IncomingMessage::begin(
-                        &self.targets,
-                        &self.sender,
-                        delivered_to.as_deref(),
-                        &self.shared.cleaned,
-                    )
+                    IncomingMessage::begin(&self.targets, &self.sender, delivered_to.as_deref())
                 });
                 self.message = Some(message);
             }
@@ -183,26 +177,23 @@ impl Connection {
             info!(session = %Sid(self.id), from = %self.sender, to = %given, result = "550 5.1.1", "unknown recipient");
             return Reply::unknown_user();
         };
-        let Some(home) = user.home.as_deref().filter(|h| !h.is_empty()) else {
-            warn!(session = %Sid(self.id), to = %given, user = %user.name, "user has no home and no users.home template");
-            return Reply::local_error();
-        };
         let mail = &state.config.mail;
-        let mut root = PathBuf::from(home);
-        if !mail.maildir.is_empty() {
-            root.push(&mail.maildir);
-        }
-        let store = MailStore::new(root, mail.layout).with_permissions(Permissions {
-            owner: mail.owner,
-            ..Permissions::default()
-        });
-        if mail.quota.bytes.is_some() || mail.quota.messages.is_some() {
+        let (store, quota) = match mailbox::store_for(&user, mail)
+            .and_then(|store| Ok((store, mailbox::quota_for(&user, mail.quota)?)))
+        {
+            Ok(found) => found,
+            Err(reason) => {
+                warn!(session = %Sid(self.id), to = %given, user = %user.name, result = "451 4.3.0", "cannot deliver: {reason}");
+                return Reply::local_error();
+            }
+        };
+        if quota.bytes.is_some() || quota.messages.is_some() {
             let usage = block_in_place(|| store.usage()).unwrap_or_else(|e| {
                 debug!(session = %Sid(self.id), error = %e, "no usage (new mailbox?)");
                 Usage::default()
             });
             let incoming = session.mail_params().and_then(|p| p.size).unwrap_or(0);
-            if !mail.quota.allows(usage, incoming) {
+            if !quota.allows(usage, incoming) {
                 info!(session = %Sid(self.id), from = %self.sender, to = %given, user = %user.name, result = "552 5.2.2", "over quota");
                 return Reply::quota_exceeded();
             }
@@ -232,7 +223,7 @@ impl Connection {
         let spam = message
             .headers
             .matches(&self.state.config.mail.spam_headers);
-        let results = block_in_place(|| message.commit(&targets, spam, &self.shared.cleaned));
+        let results = block_in_place(|| message.commit(&targets, spam));
         let mut replies = Vec::with_capacity(targets.len());
         for (target, (folder, result)) in targets.iter().zip(results) {
             match result {

@@ -12,6 +12,7 @@ mod admin;
 mod auth;
 mod config;
 mod lmtp;
+mod mailbox;
 mod message;
 mod server;
 
@@ -30,7 +31,8 @@ Postfix main.cf:
 Mail for user+detail@domain goes to the user (and to the folder \"detail\" when
 save_to_detail_mailbox is on and the folder exists); mail flagged by the spam filter
 (X-Spam: Yes by default) goes to Junk. A 250 reply is sent only after the message is
-on disk (fsync). SIGHUP reloads the configuration and the passwd-file; SIGTERM drains.";
+on disk (fsync). The passwd-file is re-read when it changes; SIGHUP reloads the
+configuration too; SIGTERM drains.";
 
 #[derive(Debug, Parser)]
 #[command(name = "postern-mda", version, about = ABOUT, long_about = LONG_ABOUT)]

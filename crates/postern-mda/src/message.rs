@@ -2,10 +2,6 @@
 //! file as it arrives, its header section scanned (bounded) for the spam filter's verdict,
 //! then linked into every recipient's folder. Blocking disk work: call from a blocking context.
 
-use std::collections::HashSet;
-use std::path::PathBuf;
-use std::sync::Mutex;
-
 use maildir::{Delivered, Delivery, Folder, MailStore, MaildirError};
 
 /// Header bytes looked at for the spam verdict; a longer header section is judged on its
@@ -98,16 +94,11 @@ pub struct IncomingMessage {
 impl IncomingMessage {
     /// Creates the temporary file in the INBOX of the first recipient where that works (one
     /// broken mailbox must not fail the others) and writes the trace headers.
-    pub fn begin(
-        targets: &[Target],
-        return_path: &str,
-        delivered_to: Option<&str>,
-        cleaned: &Mutex<HashSet<PathBuf>>,
-    ) -> Self {
+    pub fn begin(targets: &[Target], return_path: &str, delivered_to: Option<&str>) -> Self {
         let mut delivery = Err("no recipient".to_string());
         for target in targets {
             let started = (|| {
-                let inbox = prepare(&target.store.inbox(), cleaned)?;
+                let inbox = prepare(&target.store.inbox())?;
                 let mut delivery = Delivery::begin(&inbox)?;
                 delivery.write_header("Return-Path", return_path)?;
                 if let Some(to) = delivered_to {
@@ -148,7 +139,6 @@ impl IncomingMessage {
         self,
         targets: &[Target],
         spam: bool,
-        cleaned: &Mutex<HashSet<PathBuf>>,
     ) -> Vec<(String, Result<Delivered, String>)> {
         let delivery = match self.delivery {
             Ok(delivery) => delivery,
@@ -163,7 +153,7 @@ impl IncomingMessage {
         let mut folders: Vec<Folder> = Vec::new();
         let mut chosen: Vec<Result<(String, usize), String>> = Vec::new();
         for target in targets {
-            let folder = choose_folder(target, spam).and_then(|f| prepare(&f, cleaned));
+            let folder = choose_folder(target, spam).and_then(|f| prepare(&f));
             chosen.push(match folder {
                 Ok(folder) => {
                     let name = folder.name().to_string();
@@ -221,25 +211,9 @@ fn choose_folder(target: &Target, spam: bool) -> Result<Folder, MaildirError> {
     Ok(target.store.inbox())
 }
 
-/// Creates the folder if missing and, the first time this process delivers into it, removes
-/// `tmp/` files older than 36 hours left by crashed deliveries.
-fn prepare(folder: &Folder, cleaned: &Mutex<HashSet<PathBuf>>) -> Result<Folder, MaildirError> {
+/// Creates the folder if missing (stale `tmp/` files are the start-up sweep's job).
+fn prepare(folder: &Folder) -> Result<Folder, MaildirError> {
     folder.ensure()?;
-    let first = cleaned
-        .lock()
-        .map(|mut set| set.insert(folder.path().to_path_buf()))
-        .unwrap_or(false);
-    if first {
-        match maildir::clean_tmp(folder, maildir::DOVECOT_TMP_AGE) {
-            Ok(0) => {}
-            Ok(n) => {
-                tracing::info!(folder = %folder.path().display(), removed = n, "cleaned stale tmp/ files")
-            }
-            Err(e) => {
-                tracing::warn!(folder = %folder.path().display(), error = %e, "cannot clean tmp/")
-            }
-        }
-    }
     Ok(folder.clone())
 }
 

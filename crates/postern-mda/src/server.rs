@@ -1,7 +1,6 @@
 //! The running daemon: the state SIGHUP swaps (configuration plus passwd-file), accept loops
 //! for the LMTP and auth sockets under one connection limit, and the staged SIGTERM drain.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -46,9 +45,6 @@ impl State {
 pub struct Shared {
     pub state: Reloadable<State>,
     pub throttle: Mutex<dovecot_auth::FailureThrottle>,
-    /// Folders whose `tmp/` was already cleaned by this process (done once, lazily, at the
-    /// first delivery into each folder).
-    pub cleaned: Mutex<HashSet<PathBuf>>,
     next_session: AtomicU64,
 }
 
@@ -81,7 +77,6 @@ pub async fn run(listeners: Listeners, state: State, config_path: PathBuf) -> an
             state.config.auth.throttle.clone(),
         )),
         state: Reloadable::new(state),
-        cleaned: Mutex::new(HashSet::new()),
         next_session: AtomicU64::new(1),
     });
     let services = listeners
@@ -104,6 +99,11 @@ pub async fn run(listeners: Listeners, state: State, config_path: PathBuf) -> an
 
     runtime::notify::ready();
     info!(version = env!("CARGO_PKG_VERSION"), "postern-mda ready");
+    tokio::spawn(sweep_tmp_daily(shared.clone(), lifecycle.shutdown_token()));
+    tokio::spawn(watch_passwd_file(
+        shared.clone(),
+        lifecycle.shutdown_token(),
+    ));
     while let Signal::Reload = lifecycle.next_signal().await {
         runtime::notify::reloading();
         let running = shared.state.load();
@@ -135,6 +135,62 @@ pub async fn run(listeners: Listeners, state: State, config_path: PathBuf) -> an
         info!("all sessions ended");
     }
     Ok(())
+}
+
+/// Cleans `tmp/` after start (in the background: a large users file must not delay
+/// readiness) and then daily, as Dovecot cleans a folder's `tmp/` every few hours it is used.
+async fn sweep_tmp_daily(shared: Arc<Shared>, shutdown: CancellationToken) {
+    loop {
+        let state = shared.state.load();
+        let swept = tokio::task::spawn_blocking(move || {
+            crate::mailbox::sweep_tmp(&state.users, &state.config.mail)
+        });
+        match swept.await {
+            Ok(removed) => info!(removed, "tmp/ sweep done"),
+            Err(e) => warn!(error = %e, "tmp/ sweep failed"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(std::time::Duration::from_secs(24 * 60 * 60)) => {}
+            () = shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// Re-reads the passwd-file when it changes, as Dovecot does, so `postern-mda user add` and
+/// edits take effect without SIGHUP. Polling once a second is cheap (one stat) and, unlike
+/// inotify, survives the file being replaced by rename.
+async fn watch_passwd_file(shared: Arc<Shared>, shutdown: CancellationToken) {
+    let stamp = |path: &Path| {
+        std::fs::metadata(path).ok().map(|m| {
+            use std::os::unix::fs::MetadataExt;
+            (m.ino(), m.len(), m.mtime(), m.mtime_nsec())
+        })
+    };
+    let mut seen = stamp(&shared.state.load().config.passwd_file);
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+            () = shutdown.cancelled() => return,
+        }
+        let running = shared.state.load();
+        let now = stamp(&running.config.passwd_file);
+        if now == seen || now.is_none() {
+            continue;
+        }
+        seen = now;
+        match UserDb::open(&running.config.passwd_file, running.config.users.clone()) {
+            Ok(users) => {
+                info!(users = users.file().len(), "passwd-file changed, re-read");
+                shared.state.replace(State {
+                    config: running.config.clone(),
+                    users,
+                });
+            }
+            Err(e) => {
+                warn!(error = %e, "passwd-file changed but cannot be read, keeping the old users")
+            }
+        }
+    }
 }
 
 async fn accept_loop(

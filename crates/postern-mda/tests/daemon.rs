@@ -395,6 +395,42 @@ RCPT TO:<alice@example.org>\r\n",
     );
 }
 
+#[test]
+fn userdb_quota_rule_overrides_the_default_and_edits_apply_without_sighup() {
+    let daemon = start_with(|text| {
+        text.replace(
+            "maildir = \"Maildir\"",
+            "maildir = \"Maildir\"\nquota = \"50\"",
+        )
+    });
+    let rcpt = |size: u32| {
+        let mut s = daemon.connect("lmtp.sock");
+        replies(&mut s, 1);
+        s.write_all(
+            format!("LHLO t\r\nMAIL FROM:<> SIZE={size}\r\nRCPT TO:<alice@example.org>\r\n")
+                .as_bytes(),
+        )
+        .unwrap();
+        replies(&mut s, 3).lines().last().unwrap().to_string()
+    };
+    assert_eq!(rcpt(100), "552 5.2.2 Mailbox full");
+    // Like Dovecot's userdb: the user's quota_rule replaces the configured default.
+    let users = daemon.path("users");
+    let text = std::fs::read_to_string(&users)
+        .unwrap()
+        .replace("\nbob@", "::::::userdb_quota_rule=*:storage=1M\nbob@");
+    std::fs::write(&users, text).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while rcpt(100) != "250 2.1.5 Ok" {
+        assert!(
+            Instant::now() < deadline,
+            "passwd-file change not picked up"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(rcpt(2 << 20), "552 5.2.2 Mailbox full");
+}
+
 fn signal(daemon: &Daemon, name: &str) {
     let status = Command::new("kill")
         .arg(format!("-{name}"))

@@ -50,6 +50,8 @@ domains = ["example.org"]
 
 [mail]
 maildir = "Maildir"
+# Short, so the test sees the start-up sweep remove what the kills left.
+tmp_max_age = "1s"
 "#
     );
     let path = dir.join("mda.toml");
@@ -222,15 +224,13 @@ fn kill_9_during_concurrent_deliveries_loses_no_acknowledged_message() {
     for cycle in 0..3 {
         let mut daemon = start(&dir);
 
-        // The first delivery into each folder after start runs the tmp/ cleaner. The leftovers
-        // have an mtime 3 days back but a fresh ctime (touch cannot back-date ctime), and the
-        // cleaner requires both to be over 36 h: they must stay, and a delivery adds none.
+        // What the previous kill left in tmp/ (and the planted files) is older than
+        // tmp_max_age: the start-up sweep removes it all, and a delivery adds nothing there.
+        assert_tmp_swept(&dir, &format!("cycle {cycle}"));
         for user in USERS {
-            let before = sorted(files(&maildir(&dir, user), "tmp"));
             let id = format!("probe-{cycle}-{user}@test");
             assert!(deliver(&dir, user, &id), "probe delivery to {user}");
-            let after = sorted(files(&maildir(&dir, user), "tmp"));
-            assert_eq!(before, after, "cycle {cycle}: tmp/ of {user} changed");
+            assert!(files(&maildir(&dir, user), "tmp").is_empty());
         }
 
         let acked = Arc::new(Mutex::new(Vec::<(String, String)>::new()));
@@ -297,30 +297,22 @@ fn kill_9_during_concurrent_deliveries_loses_no_acknowledged_message() {
             assert_eq!(content, &expected, "{id} for {user}");
         }
 
-        // Age every tmp/ leftover, and plant one per folder, so the next start must clean them.
+        // Plant a leftover per folder besides what the kill left; the next start must clean
+        // them once they are older than tmp_max_age.
         for user in USERS {
             let tmpdir = maildir(&dir, user).join("tmp");
             std::fs::create_dir_all(&tmpdir).unwrap();
             std::fs::write(tmpdir.join(format!("leftover-{cycle}")), b"partial").unwrap();
-            for path in files(&maildir(&dir, user), "tmp") {
-                let status = Command::new("touch")
-                    .arg("-d")
-                    .arg("3 days ago")
-                    .arg(&path)
-                    .status()
-                    .unwrap();
-                assert!(status.success());
-            }
         }
+        std::thread::sleep(Duration::from_millis(1500));
     }
 
-    // A final restart: deliveries work again, tmp/ leftovers stay out of new/.
+    // A final restart: leftovers swept, deliveries work again.
     let _daemon = start(&dir);
+    assert_tmp_swept(&dir, "final start");
     for user in USERS {
         let id = format!("final-{user}@test");
-        let before = sorted(files(&maildir(&dir, user), "tmp"));
         assert!(deliver(&dir, user, &id));
-        assert_eq!(before, sorted(files(&maildir(&dir, user), "tmp")));
         let present = files(&maildir(&dir, user), "new")
             .iter()
             .any(|p| message_id(&std::fs::read_to_string(p).unwrap()) == Some(id.as_str()));
@@ -328,9 +320,19 @@ fn kill_9_during_concurrent_deliveries_loses_no_acknowledged_message() {
     }
 }
 
-fn sorted(mut v: Vec<PathBuf>) -> Vec<PathBuf> {
-    v.sort();
-    v
+/// Waits for the start-up sweep to empty every user's `tmp/`.
+fn assert_tmp_swept(dir: &Path, when: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for user in USERS {
+        while !files(&maildir(dir, user), "tmp").is_empty() {
+            assert!(
+                Instant::now() < deadline,
+                "{when}: tmp/ of {user} not swept: {:?}",
+                files(&maildir(dir, user), "tmp")
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
 }
 
 /// Connects and sends LHLO; returns the stream after its replies.
