@@ -4,11 +4,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use dkim::{Algorithm, CanonicalizationPair, SigningKey};
 use runtime::config::{ConfigErrors, IpNetwork};
-use runtime::listen::ListenAddress;
+use runtime::daemon::{DaemonSettings, RawSockets, SocketSettings};
 use serde::Deserialize;
 
 use crate::signing_table::{SigningTable, SigningTableEntry};
@@ -27,6 +26,7 @@ pub struct RawConfig {
     pub signing_table: Vec<RawSigningTableEntry>,
 }
 
+/// `[daemon]`: the shared keys (see `runtime::daemon::RawDaemon`) plus the milter socket.
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct RawDaemon {
@@ -81,22 +81,6 @@ pub enum OnError {
     Reject,
 }
 
-/// Settings read once at start; changing them needs a restart.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DaemonSettings {
-    pub listen: Vec<ListenAddress>,
-    pub socket_mode: u32,
-    pub socket_owner: Option<String>,
-    pub socket_group: Option<String>,
-    pub user: Option<String>,
-    pub group: Option<String>,
-    pub log_level: String,
-    pub max_connections: usize,
-    pub idle_timeout: Duration,
-    pub shutdown_timeout: Duration,
-    pub max_packet: usize,
-}
-
 /// A loaded key with where it is published.
 #[derive(Debug)]
 pub struct DomainKey {
@@ -125,7 +109,12 @@ pub struct SigningSettings {
 /// The validated configuration.
 #[derive(Debug)]
 pub struct Config {
+    /// Process-wide settings (`[daemon]`), fixed until restart.
     pub daemon: DaemonSettings,
+    /// The milter sockets (`[daemon] listen`, `socket_*`), fixed until restart.
+    pub sockets: SocketSettings,
+    /// Largest milter packet accepted from the MTA.
+    pub max_packet: usize,
     pub signing: SigningSettings,
 }
 
@@ -137,9 +126,42 @@ impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
         let raw: RawConfig = runtime::config::load(path)?;
         let mut errors = ConfigErrors::new(path);
-        let daemon = validate_daemon(raw.daemon, &mut errors);
+        let max_packet = usize::try_from(errors.size_or(
+            "daemon.max_packet",
+            raw.daemon.max_packet.as_deref(),
+            1 << 20,
+        ))
+        .unwrap_or(usize::MAX);
+        let sockets = SocketSettings::validate(
+            RawSockets {
+                listen: raw.daemon.listen,
+                socket_mode: raw.daemon.socket_mode,
+                socket_owner: raw.daemon.socket_owner,
+                socket_group: raw.daemon.socket_group,
+            },
+            "daemon",
+            &[DEFAULT_SOCKET],
+            &mut errors,
+        );
+        let daemon = DaemonSettings::validate(
+            runtime::daemon::RawDaemon {
+                user: raw.daemon.user,
+                group: raw.daemon.group,
+                log_level: raw.daemon.log_level,
+                max_connections: raw.daemon.max_connections,
+                idle_timeout: raw.daemon.idle_timeout,
+                shutdown_timeout: raw.daemon.shutdown_timeout,
+            },
+            512,
+            &mut errors,
+        );
         let signing = validate_signing(raw.signing, &raw.keys, raw.signing_table, &mut errors);
-        errors.into_result(Config { daemon, signing })
+        errors.into_result(Config {
+            daemon,
+            sockets,
+            max_packet,
+            signing,
+        })
     }
 
     /// The loaded keys, for `testkey`.
@@ -153,66 +175,6 @@ impl Config {
             }
         }
         keys
-    }
-}
-
-fn validate_daemon(raw: RawDaemon, errors: &mut ConfigErrors) -> DaemonSettings {
-    let listen = raw
-        .listen
-        .unwrap_or_else(|| vec![DEFAULT_SOCKET.to_string()])
-        .iter()
-        .enumerate()
-        .filter_map(|(i, text)| match text.parse::<ListenAddress>() {
-            Ok(address) => Some(address),
-            Err(reason) => {
-                errors.push(format!("daemon.listen[{i}]"), reason.to_string());
-                None
-            }
-        })
-        .collect();
-    let socket_mode = match raw.socket_mode.as_deref() {
-        None => 0o660,
-        Some(text) => runtime::config::parse_mode(text).unwrap_or_else(|reason| {
-            errors.push("daemon.socket_mode", reason);
-            0o660
-        }),
-    };
-    let log_level = raw.log_level.unwrap_or_else(|| "info".to_string());
-    if !["error", "warn", "info", "debug", "trace"].contains(&log_level.as_str()) {
-        errors.push(
-            "daemon.log_level",
-            "expected error, warn, info, debug or trace",
-        );
-    }
-    let max_connections = raw.max_connections.unwrap_or(512);
-    if max_connections == 0 {
-        errors.push("daemon.max_connections", "must be at least 1");
-    }
-    DaemonSettings {
-        listen,
-        socket_mode,
-        socket_owner: raw.socket_owner,
-        socket_group: raw.socket_group,
-        user: raw.user,
-        group: raw.group,
-        log_level,
-        max_connections,
-        idle_timeout: errors.duration_or(
-            "daemon.idle_timeout",
-            raw.idle_timeout.as_deref(),
-            Duration::from_secs(300),
-        ),
-        shutdown_timeout: errors.duration_or(
-            "daemon.shutdown_timeout",
-            raw.shutdown_timeout.as_deref(),
-            Duration::from_secs(30),
-        ),
-        max_packet: usize::try_from(errors.size_or(
-            "daemon.max_packet",
-            raw.max_packet.as_deref(),
-            1 << 20,
-        ))
-        .unwrap_or(usize::MAX),
     }
 }
 

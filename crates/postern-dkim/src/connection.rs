@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use milter::{Event, Reply, ServerOptions, ServerSession};
+use runtime::accept::SessionId;
 use runtime::reload::Reloadable;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
@@ -43,7 +44,7 @@ pub fn server_options(max_frame: usize) -> ServerOptions {
 /// Serves one connection until the MTA quits, the peer misbehaves, or shutdown.
 pub async fn serve<S>(
     mut stream: S,
-    session_id: u64,
+    session_id: SessionId,
     config: Arc<Reloadable<Config>>,
     shutdown: CancellationToken,
 ) where
@@ -51,7 +52,7 @@ pub async fn serve<S>(
 {
     let snapshot = config.load();
     let idle_timeout = snapshot.daemon.idle_timeout;
-    let mut session = ServerSession::new(server_options(snapshot.daemon.max_packet));
+    let mut session = ServerSession::new(server_options(snapshot.max_packet));
     drop(snapshot);
     let mut connection = Connection {
         id: session_id,
@@ -64,17 +65,17 @@ pub async fn serve<S>(
         let read = tokio::select! {
             read = tokio::time::timeout(idle_timeout, stream.read(&mut buffer)) => read,
             () = shutdown.cancelled(), if connection.message.is_none() => {
-                info!(session = %Sid(session_id), "closing idle connection for shutdown");
+                info!(session = %session_id, "closing idle connection for shutdown");
                 return;
             }
         };
         let n = match read {
             Err(_) => {
-                warn!(session = %Sid(session_id), timeout = ?idle_timeout, "closing: MTA idle too long");
+                warn!(session = %session_id, timeout = ?idle_timeout, "closing: MTA idle too long");
                 return;
             }
             Ok(Err(e)) => {
-                warn!(session = %Sid(session_id), error = %e, "closing: read failed");
+                warn!(session = %session_id, error = %e, "closing: read failed");
                 return;
             }
             Ok(Ok(0)) => return,
@@ -93,13 +94,13 @@ pub async fn serve<S>(
                     }
                 }
                 Err(e) => {
-                    warn!(session = %Sid(session_id), error = %e, "closing: malformed milter packet");
+                    warn!(session = %session_id, error = %e, "closing: malformed milter packet");
                     return;
                 }
             }
         }
         if let Err(e) = flush(&mut stream, &mut session).await {
-            warn!(session = %Sid(session_id), error = %e, "closing: write failed");
+            warn!(session = %session_id, error = %e, "closing: write failed");
             return;
         }
     }
@@ -117,17 +118,8 @@ async fn flush<S: AsyncWrite + Unpin>(
     Ok(())
 }
 
-/// Session ids print as fixed-width hex so they grep well next to Postfix queue ids.
-struct Sid(u64);
-
-impl std::fmt::Display for Sid {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:08x}", self.0)
-    }
-}
-
 struct Connection {
-    id: u64,
+    id: SessionId,
     config: Arc<Reloadable<Config>>,
     origin: Origin,
     message: Option<MessageSigner>,
@@ -238,15 +230,15 @@ impl Connection {
                     selector,
                     algorithm,
                 } => info!(
-                    session = %Sid(self.id), queue_id = %queue_id, d = %domain, s = %selector,
+                    session = %self.id, queue_id = %queue_id, d = %domain, s = %selector,
                     a = %algorithm, reason = %reason, "signed"
                 ),
                 Note::Unsigned(why) => info!(
-                    session = %Sid(self.id), queue_id = %queue_id, client = %client,
+                    session = %self.id, queue_id = %queue_id, client = %client,
                     "passed unsigned: {why}"
                 ),
                 Note::Failed(why) => warn!(
-                    session = %Sid(self.id), queue_id = %queue_id, reason = %reason,
+                    session = %self.id, queue_id = %queue_id, reason = %reason,
                     "not signed: {why}"
                 ),
             }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use runtime::daemon::{config_failed, exit_code};
 
 mod config;
 mod connection;
@@ -58,7 +59,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::Genkey(args)) => return report(genkey::run(&args)),
+        Some(Command::Genkey(args)) => return exit_code("postern-dkim", genkey::run(&args)),
         Some(Command::Testkey(args)) => {
             let config = match Config::load(&cli.config) {
                 Ok(config) => config,
@@ -67,7 +68,7 @@ fn main() -> ExitCode {
             return match testkey::run(&config, &args) {
                 Ok(true) => ExitCode::SUCCESS,
                 Ok(false) => ExitCode::FAILURE,
-                Err(e) => report(Err(e)),
+                Err(e) => exit_code("postern-dkim", Err(e)),
             };
         }
         None => {}
@@ -81,19 +82,15 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     runtime::logging::init(&config.daemon.log_level);
-    report(serve(config, cli.config))
+    exit_code("postern-dkim", serve(config, cli.config))
 }
 
 fn serve(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
     // Sockets are bound (or taken from systemd) and privileges dropped before any thread exists.
     let mut bound = runtime::listen::systemd_listeners()?;
     if bound.is_empty() {
-        let options = runtime::listen::UnixSocketOptions {
-            mode: Some(config.daemon.socket_mode),
-            owner: config.daemon.socket_owner.clone(),
-            group: config.daemon.socket_group.clone(),
-        };
-        for address in &config.daemon.listen {
+        let options = config.sockets.unix_options();
+        for address in &config.sockets.listen {
             bound.push(runtime::listen::bind(address, &options)?);
         }
     }
@@ -113,19 +110,4 @@ fn serve(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
             .collect::<Result<Vec<_>, _>>()?;
         server::run(listeners, config, config_path).await
     })
-}
-
-fn config_failed(errors: &runtime::config::ConfigErrors) -> ExitCode {
-    eprintln!("{errors}");
-    ExitCode::from(78) // EX_CONFIG: systemd shows it as a configuration error
-}
-
-fn report(result: anyhow::Result<()>) -> ExitCode {
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("postern-dkim: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
 }

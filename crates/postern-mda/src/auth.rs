@@ -7,19 +7,25 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use dovecot_auth::{Admission, AuthSession, Event, SessionOptions};
+use runtime::accept::SessionId;
 use runtime::listen::Stream;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 use users::AuthFailure;
 
-use crate::server::{Shared, Sid};
+use crate::server::Shared;
 
 /// `CUID`: unique per connection within this process.
 static NEXT_CUID: AtomicU32 = AtomicU32::new(1);
 
 /// Serves one connection until the client closes it, breaks the protocol, or shutdown.
-pub async fn serve(mut stream: Stream, id: u64, shared: Arc<Shared>, shutdown: CancellationToken) {
+pub async fn serve(
+    mut stream: Stream,
+    id: SessionId,
+    shared: Arc<Shared>,
+    shutdown: CancellationToken,
+) {
     let config = shared.state.load();
     let idle_timeout = config.config.daemon.idle_timeout;
     let mut options = SessionOptions::new(
@@ -36,7 +42,7 @@ pub async fn serve(mut stream: Stream, id: u64, shared: Arc<Shared>, shutdown: C
         if !output.is_empty()
             && let Err(e) = stream.write_all(&output).await
         {
-            warn!(session = %Sid(id), error = %e, "closing: write failed");
+            warn!(session = %id, error = %e, "closing: write failed");
             return;
         }
         let read = tokio::select! {
@@ -46,7 +52,7 @@ pub async fn serve(mut stream: Stream, id: u64, shared: Arc<Shared>, shutdown: C
         let n = match read {
             Err(_) | Ok(Ok(0)) => return,
             Ok(Err(e)) => {
-                warn!(session = %Sid(id), error = %e, "closing: read failed");
+                warn!(session = %id, error = %e, "closing: read failed");
                 return;
             }
             Ok(Ok(n)) => n,
@@ -57,7 +63,7 @@ pub async fn serve(mut stream: Stream, id: u64, shared: Arc<Shared>, shutdown: C
                 Ok(None) => break,
                 Ok(Some(event)) => handle(event, id, &shared, &mut session).await,
                 Err(e) => {
-                    warn!(session = %Sid(id), error = %e, "closing: auth protocol error");
+                    warn!(session = %id, error = %e, "closing: auth protocol error");
                     let _ = stream.write_all(&session.output()).await;
                     return;
                 }
@@ -66,7 +72,7 @@ pub async fn serve(mut stream: Stream, id: u64, shared: Arc<Shared>, shutdown: C
     }
 }
 
-async fn handle(event: Event, id: u64, shared: &Shared, session: &mut AuthSession) {
+async fn handle(event: Event, id: SessionId, shared: &Shared, session: &mut AuthSession) {
     let Event::Verify {
         id: request,
         mechanism,
@@ -81,7 +87,7 @@ async fn handle(event: Event, id: u64, shared: &Shared, session: &mut AuthSessio
             reason, remote_ip, ..
         } = event
         {
-            info!(session = %Sid(id), rip = ?remote_ip, reason = reason.reason(), "auth refused");
+            info!(session = %id, rip = ?remote_ip, reason = reason.reason(), "auth refused");
         }
         return;
     };
@@ -93,7 +99,7 @@ async fn handle(event: Event, id: u64, shared: &Shared, session: &mut AuthSessio
     };
     if let Admission::Locked { retry_after } = admission {
         let ip = remote_ip.map(|ip| ip.to_string()).unwrap_or_default();
-        info!(session = %Sid(id), user = %username, rip = %ip, retry_after = ?retry_after, result = "FAIL", "auth locked out");
+        info!(session = %id, user = %username, rip = %ip, retry_after = ?retry_after, result = "FAIL", "auth locked out");
         tokio::time::sleep(delay).await;
         let _ = session.fail(request, None);
         return;
@@ -113,17 +119,17 @@ async fn handle(event: Event, id: u64, shared: &Shared, session: &mut AuthSessio
                 drop(throttle);
             }
             if weak {
-                warn!(session = %Sid(id), user = %user, "password stored with a weak scheme; rehash it");
+                warn!(session = %id, user = %user, "password stored with a weak scheme; rehash it");
             }
-            info!(session = %Sid(id), user = %user, mech = mechanism.name(), service = %service, rip = %rip, result = "OK", "authenticated");
+            info!(session = %id, user = %user, mech = mechanism.name(), service = %service, rip = %rip, result = "OK", "authenticated");
             let _ = session.ok(request, &user);
         }
         Err(failure) => {
             if let AuthFailure::Hash(e) = &failure {
-                error!(session = %Sid(id), user = %username, error = %e, "unusable password hash");
+                error!(session = %id, user = %username, error = %e, "unusable password hash");
             }
             let wait = record_failure(shared, remote_ip, now).unwrap_or(delay);
-            info!(session = %Sid(id), user = %username, mech = mechanism.name(), service = %service, rip = %rip, reason = %failure, result = "FAIL", "authentication failed");
+            info!(session = %id, user = %username, mech = mechanism.name(), service = %service, rip = %rip, reason = %failure, result = "FAIL", "authentication failed");
             tokio::time::sleep(wait).await;
             let _ = session.fail(request, None);
         }

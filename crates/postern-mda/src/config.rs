@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use maildir::{Layout, QuotaLimit};
 use runtime::config::ConfigErrors;
-use runtime::listen::{ListenAddress, UnixSocketOptions};
+use runtime::daemon::{DaemonSettings, RawDaemon, RawSockets, SocketSettings};
 use serde::Deserialize;
 use users::{UserDbOptions, UsernameFormat};
 
@@ -28,17 +28,6 @@ pub struct RawConfig {
     pub users: RawUsers,
     #[serde(default)]
     pub mail: RawMail,
-}
-
-#[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct RawDaemon {
-    pub user: Option<String>,
-    pub group: Option<String>,
-    pub log_level: Option<String>,
-    pub max_connections: Option<usize>,
-    pub idle_timeout: Option<String>,
-    pub shutdown_timeout: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -93,36 +82,6 @@ pub struct RawMail {
     pub tmp_max_age: Option<String>,
 }
 
-/// Settings read once at start; changing them needs a restart.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DaemonSettings {
-    pub user: Option<String>,
-    pub group: Option<String>,
-    pub log_level: String,
-    pub max_connections: usize,
-    pub idle_timeout: Duration,
-    pub shutdown_timeout: Duration,
-}
-
-/// Sockets of one service; changing them needs a restart.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SocketSettings {
-    pub listen: Vec<ListenAddress>,
-    pub mode: u32,
-    pub owner: Option<String>,
-    pub group: Option<String>,
-}
-
-impl SocketSettings {
-    pub fn unix_options(&self) -> UnixSocketOptions {
-        UnixSocketOptions {
-            mode: Some(self.mode),
-            owner: self.owner.clone(),
-            group: self.group.clone(),
-        }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LmtpSettings {
     pub sockets: SocketSettings,
@@ -169,7 +128,7 @@ impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
         let raw: RawConfig = runtime::config::load(path)?;
         let mut errors = ConfigErrors::new(path);
-        let daemon = validate_daemon(raw.daemon, &mut errors);
+        let daemon = DaemonSettings::validate(raw.daemon, 256, &mut errors);
         let (lmtp, delimiter) = validate_lmtp(raw.lmtp, &mut errors);
         let auth = validate_auth(raw.auth, &mut errors);
         let owner = match (raw.users.vmail_uid, raw.users.vmail_gid) {
@@ -203,81 +162,17 @@ impl Config {
     }
 }
 
-fn validate_daemon(raw: RawDaemon, errors: &mut ConfigErrors) -> DaemonSettings {
-    let log_level = raw.log_level.unwrap_or_else(|| "info".to_string());
-    if !["error", "warn", "info", "debug", "trace"].contains(&log_level.as_str()) {
-        errors.push(
-            "daemon.log_level",
-            "expected error, warn, info, debug or trace",
-        );
-    }
-    let max_connections = raw.max_connections.unwrap_or(256);
-    if max_connections == 0 {
-        errors.push("daemon.max_connections", "must be at least 1");
-    }
-    DaemonSettings {
-        user: raw.user,
-        group: raw.group,
-        log_level,
-        max_connections,
-        idle_timeout: errors.duration_or(
-            "daemon.idle_timeout",
-            raw.idle_timeout.as_deref(),
-            Duration::from_secs(300),
-        ),
-        shutdown_timeout: errors.duration_or(
-            "daemon.shutdown_timeout",
-            raw.shutdown_timeout.as_deref(),
-            Duration::from_secs(30),
-        ),
-    }
-}
-
-fn sockets(
-    errors: &mut ConfigErrors,
-    section: &str,
-    listen: Option<Vec<String>>,
-    default: &str,
-    mode: Option<String>,
-    owner: Option<String>,
-    group: Option<String>,
-) -> SocketSettings {
-    let listen = listen
-        .unwrap_or_else(|| vec![default.to_string()])
-        .iter()
-        .enumerate()
-        .filter_map(|(i, text)| match text.parse::<ListenAddress>() {
-            Ok(address) => Some(address),
-            Err(reason) => {
-                errors.push(format!("{section}.listen[{i}]"), reason.to_string());
-                None
-            }
-        })
-        .collect();
-    let mode = match mode.as_deref() {
-        None => 0o660,
-        Some(text) => runtime::config::parse_mode(text).unwrap_or_else(|reason| {
-            errors.push(format!("{section}.socket_mode"), reason);
-            0o660
-        }),
-    };
-    SocketSettings {
-        listen,
-        mode,
-        owner,
-        group,
-    }
-}
-
 fn validate_lmtp(raw: RawLmtp, errors: &mut ConfigErrors) -> (LmtpSettings, String) {
-    let sockets = sockets(
-        errors,
+    let sockets = SocketSettings::validate(
+        RawSockets {
+            listen: raw.listen,
+            socket_mode: raw.socket_mode,
+            socket_owner: raw.socket_owner,
+            socket_group: raw.socket_group,
+        },
         "lmtp",
-        raw.listen,
-        DEFAULT_LMTP_SOCKET,
-        raw.socket_mode,
-        raw.socket_owner,
-        raw.socket_group,
+        &[DEFAULT_LMTP_SOCKET],
+        errors,
     );
     let hostname = raw
         .hostname
@@ -318,14 +213,16 @@ fn validate_lmtp(raw: RawLmtp, errors: &mut ConfigErrors) -> (LmtpSettings, Stri
 }
 
 fn validate_auth(raw: RawAuth, errors: &mut ConfigErrors) -> AuthSettings {
-    let sockets = sockets(
-        errors,
+    let sockets = SocketSettings::validate(
+        RawSockets {
+            listen: raw.listen,
+            socket_mode: raw.socket_mode,
+            socket_owner: raw.socket_owner,
+            socket_group: raw.socket_group,
+        },
         "auth",
-        raw.listen,
-        DEFAULT_AUTH_SOCKET,
-        raw.socket_mode,
-        raw.socket_owner,
-        raw.socket_group,
+        &[DEFAULT_AUTH_SOCKET],
+        errors,
     );
     let defaults = dovecot_auth::ThrottleOptions::default();
     let max_failures = raw.max_failures.unwrap_or(defaults.max_failures);

@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use maildir::Usage;
+use runtime::accept::SessionId;
 use runtime::listen::Stream;
 use smtp::{Event, ForwardPath, Reply, ServerSession};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -17,10 +18,15 @@ use tracing::{debug, info, warn};
 
 use crate::mailbox;
 use crate::message::{IncomingMessage, Target};
-use crate::server::{Shared, Sid, State};
+use crate::server::{Shared, State};
 
 /// Serves one connection until QUIT, an error, or shutdown (421 between transactions).
-pub async fn serve(mut stream: Stream, id: u64, shared: Arc<Shared>, shutdown: CancellationToken) {
+pub async fn serve(
+    mut stream: Stream,
+    id: SessionId,
+    shared: Arc<Shared>,
+    shutdown: CancellationToken,
+) {
     let state = shared.state.load();
     let lmtp = &state.config.lmtp;
     let idle_timeout = state.config.daemon.idle_timeout;
@@ -40,7 +46,7 @@ pub async fn serve(mut stream: Stream, id: u64, shared: Arc<Shared>, shutdown: C
     let mut buffer = vec![0u8; 64 * 1024];
     loop {
         if let Err(e) = flush(&mut stream, &mut session).await {
-            warn!(session = %Sid(id), error = %e, "closing: write failed");
+            warn!(session = %id, error = %e, "closing: write failed");
             return;
         }
         if session.is_closed() {
@@ -51,17 +57,17 @@ pub async fn serve(mut stream: Stream, id: u64, shared: Arc<Shared>, shutdown: C
             () = shutdown.cancelled(), if connection.message.is_none() => {
                 session.shutdown();
                 let _ = flush(&mut stream, &mut session).await;
-                info!(session = %Sid(id), "closed for shutdown");
+                info!(session = %id, "closed for shutdown");
                 return;
             }
         };
         let n = match read {
             Err(_) => {
-                warn!(session = %Sid(id), timeout = ?idle_timeout, "closing: client idle too long");
+                warn!(session = %id, timeout = ?idle_timeout, "closing: client idle too long");
                 return;
             }
             Ok(Err(e)) => {
-                warn!(session = %Sid(id), error = %e, "closing: read failed");
+                warn!(session = %id, error = %e, "closing: read failed");
                 return;
             }
             Ok(Ok(0)) => return,
@@ -84,7 +90,7 @@ async fn flush(stream: &mut Stream, session: &mut ServerSession) -> std::io::Res
 }
 
 struct Connection {
-    id: u64,
+    id: SessionId,
     shared: Arc<Shared>,
     /// The snapshot for the current transaction, taken at MAIL.
     state: Arc<State>,
@@ -127,7 +133,7 @@ impl Connection {
             }
             Event::DataEnd { size } => self.end_of_data(size, session),
             Event::DataAborted(why) => {
-                info!(session = %Sid(self.id), from = %self.sender, reason = ?why, "message refused");
+                info!(session = %self.id, from = %self.sender, reason = ?why, "message refused");
                 self.reset();
             }
             Event::Reset => self.reset(),
@@ -149,13 +155,13 @@ impl Connection {
 
     fn accept(&self, session: &mut ServerSession) {
         if let Err(e) = session.accept() {
-            warn!(session = %Sid(self.id), error = %e, "no reply pending");
+            warn!(session = %self.id, error = %e, "no reply pending");
         }
     }
 
     fn answer(&self, session: &mut ServerSession, reply: Reply) {
         if let Err(e) = session.reply(reply) {
-            warn!(session = %Sid(self.id), error = %e, "no reply pending");
+            warn!(session = %self.id, error = %e, "no reply pending");
         }
     }
 
@@ -174,7 +180,7 @@ impl Connection {
             ),
         };
         let Some(user) = user else {
-            info!(session = %Sid(self.id), from = %self.sender, to = %given, result = "550 5.1.1", "unknown recipient");
+            info!(session = %self.id, from = %self.sender, to = %given, result = "550 5.1.1", "unknown recipient");
             return Reply::unknown_user();
         };
         let mail = &state.config.mail;
@@ -183,18 +189,18 @@ impl Connection {
         {
             Ok(found) => found,
             Err(reason) => {
-                warn!(session = %Sid(self.id), to = %given, user = %user.name, result = "451 4.3.0", "cannot deliver: {reason}");
+                warn!(session = %self.id, to = %given, user = %user.name, result = "451 4.3.0", "cannot deliver: {reason}");
                 return Reply::local_error();
             }
         };
         if quota.bytes.is_some() || quota.messages.is_some() {
             let usage = block_in_place(|| store.usage()).unwrap_or_else(|e| {
-                debug!(session = %Sid(self.id), error = %e, "no usage (new mailbox?)");
+                debug!(session = %self.id, error = %e, "no usage (new mailbox?)");
                 Usage::default()
             });
             let incoming = session.mail_params().and_then(|p| p.size).unwrap_or(0);
             if !quota.allows(usage, incoming) {
-                info!(session = %Sid(self.id), from = %self.sender, to = %given, user = %user.name, result = "552 5.2.2", "over quota");
+                info!(session = %self.id, from = %self.sender, to = %given, user = %user.name, result = "552 5.2.2", "over quota");
                 return Reply::quota_exceeded();
             }
         }
@@ -215,7 +221,7 @@ impl Connection {
     fn end_of_data(&mut self, size: u64, session: &mut ServerSession) {
         let targets = std::mem::take(&mut self.targets);
         let Some(message) = self.message.take() else {
-            warn!(session = %Sid(self.id), "end of data without a message");
+            warn!(session = %self.id, "end of data without a message");
             let replies = targets.iter().map(|_| Reply::local_error()).collect();
             self.per_recipient(session, replies);
             return;
@@ -229,7 +235,7 @@ impl Connection {
             match result {
                 Ok(delivered) => {
                     info!(
-                        session = %Sid(self.id), from = %self.sender, to = %target.address,
+                        session = %self.id, from = %self.sender, to = %target.address,
                         user = %target.user, folder = %folder, file = %delivered.name,
                         size, spam, result = "250 2.0.0", "delivered"
                     );
@@ -237,7 +243,7 @@ impl Connection {
                 }
                 Err(reason) => {
                     warn!(
-                        session = %Sid(self.id), from = %self.sender, to = %target.address,
+                        session = %self.id, from = %self.sender, to = %target.address,
                         user = %target.user, folder = %folder, result = "451 4.3.0",
                         "delivery failed: {reason}"
                     );
@@ -251,7 +257,7 @@ impl Connection {
     fn per_recipient(&self, session: &mut ServerSession, replies: Vec<Reply>) {
         if let Err(e) = session.reply_per_recipient(replies) {
             // Our recipient list and the session's disagree: never a silent accept.
-            warn!(session = %Sid(self.id), error = %e, "per-recipient replies refused");
+            warn!(session = %self.id, error = %e, "per-recipient replies refused");
             self.answer(session, Reply::local_error());
         }
     }

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use runtime::daemon::{config_failed, exit_code};
 
 mod admin;
 mod auth;
@@ -62,10 +63,10 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match &cli.command {
-        Some(Command::Pw(args)) => return report(admin::pw(args)),
+        Some(Command::Pw(args)) => return exit_code("postern-mda", admin::pw(args)),
         Some(Command::User(command)) => {
             return match config::Config::load(&cli.config) {
-                Ok(config) => report(admin::user(&config, command)),
+                Ok(config) => exit_code("postern-mda", admin::user(&config, command)),
                 Err(errors) => config_failed(&errors),
             };
         }
@@ -80,22 +81,7 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     runtime::logging::init(&state.config.daemon.log_level);
-    report(serve(state, cli.config))
-}
-
-fn config_failed(errors: &runtime::config::ConfigErrors) -> ExitCode {
-    eprintln!("{errors}");
-    ExitCode::from(78) // EX_CONFIG: systemd shows it as a configuration error
-}
-
-fn report(result: anyhow::Result<()>) -> ExitCode {
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("postern-mda: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    exit_code("postern-mda", serve(state, cli.config))
 }
 
 fn serve(state: State, config_path: PathBuf) -> anyhow::Result<()> {

@@ -2,14 +2,13 @@
 //! for the LMTP and auth sockets under one connection limit, and the staged SIGTERM drain.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use runtime::accept::Acceptor;
 use runtime::config::ConfigErrors;
-use runtime::lifecycle::{Lifecycle, Signal, Spawner};
+use runtime::lifecycle::{Lifecycle, Signal};
 use runtime::listen::Listener;
 use runtime::reload::Reloadable;
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 use users::UserDb;
@@ -45,13 +44,6 @@ impl State {
 pub struct Shared {
     pub state: Reloadable<State>,
     pub throttle: Mutex<dovecot_auth::FailureThrottle>,
-    next_session: AtomicU64,
-}
-
-impl Shared {
-    pub fn next_session(&self) -> u64 {
-        self.next_session.fetch_add(1, Ordering::Relaxed)
-    }
 }
 
 /// The sockets, by service.
@@ -61,40 +53,28 @@ pub struct Listeners {
     pub auth: Vec<Listener>,
 }
 
-#[derive(Debug, Clone, Copy)]
-enum Service {
-    Lmtp,
-    Auth,
-}
-
 /// Serves until SIGTERM/SIGINT, then drains. Returns when every session ended or the
 /// shutdown deadline passed.
 pub async fn run(listeners: Listeners, state: State, config_path: PathBuf) -> anyhow::Result<()> {
     let mut lifecycle = Lifecycle::new()?;
-    let limit = Arc::new(Semaphore::new(state.config.daemon.max_connections));
+    let acceptor = Acceptor::new(state.config.daemon.max_connections);
     let shared = Arc::new(Shared {
         throttle: Mutex::new(dovecot_auth::FailureThrottle::new(
             state.config.auth.throttle.clone(),
         )),
         state: Reloadable::new(state),
-        next_session: AtomicU64::new(1),
     });
-    let services = listeners
-        .lmtp
-        .into_iter()
-        .map(|l| (l, Service::Lmtp))
-        .chain(listeners.auth.into_iter().map(|l| (l, Service::Auth)));
-    for (listener, service) in services {
-        let token = lifecycle.shutdown_token();
-        let sessions = lifecycle.clone_spawner();
-        tokio::spawn(accept_loop(
-            listener,
-            service,
-            shared.clone(),
-            limit.clone(),
-            token,
-            sessions,
-        ));
+    for listener in listeners.lmtp {
+        let shared = shared.clone();
+        acceptor.spawn(listener, &lifecycle, move |c| {
+            lmtp::serve(c.stream, c.id, shared.clone(), c.shutdown)
+        });
+    }
+    for listener in listeners.auth {
+        let shared = shared.clone();
+        acceptor.spawn(listener, &lifecycle, move |c| {
+            auth::serve(c.stream, c.id, shared.clone(), c.shutdown)
+        });
     }
 
     runtime::notify::ready();
@@ -122,18 +102,8 @@ pub async fn run(listeners: Listeners, state: State, config_path: PathBuf) -> an
         }
         runtime::notify::ready();
     }
-    runtime::notify::stopping();
     let deadline = shared.state.load().config.daemon.shutdown_timeout;
-    info!(deadline = ?deadline, "shutting down: no new connections, draining sessions");
-    let left = lifecycle.drain(deadline).await;
-    if left > 0 {
-        warn!(
-            sessions = left,
-            "shutdown deadline passed, closing remaining sessions"
-        );
-    } else {
-        info!("all sessions ended");
-    }
+    runtime::accept::drain(&lifecycle, deadline).await;
     Ok(())
 }
 
@@ -190,54 +160,5 @@ async fn watch_passwd_file(shared: Arc<Shared>, shutdown: CancellationToken) {
                 warn!(error = %e, "passwd-file changed but cannot be read, keeping the old users")
             }
         }
-    }
-}
-
-async fn accept_loop(
-    listener: Listener,
-    service: Service,
-    shared: Arc<Shared>,
-    limit: Arc<Semaphore>,
-    shutdown: CancellationToken,
-    sessions: Spawner,
-) {
-    loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            () = shutdown.cancelled() => return,
-        };
-        let (stream, peer) = match accepted {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                // EMFILE and friends: back off instead of spinning.
-                warn!(error = %e, "accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let id = shared.next_session();
-        let Ok(permit) = limit.clone().try_acquire_owned() else {
-            warn!(session = %Sid(id), peer = %peer, "connection limit reached, closing");
-            continue;
-        };
-        let shared = shared.clone();
-        let token = shutdown.clone();
-        sessions.spawn(async move {
-            match service {
-                Service::Lmtp => lmtp::serve(stream, id, shared, token).await,
-                Service::Auth => auth::serve(stream, id, shared, token).await,
-            }
-            drop(permit);
-        });
-    }
-}
-
-/// Session ids print as fixed-width hex so they grep well next to Postfix queue ids.
-#[derive(Debug, Clone, Copy)]
-pub struct Sid(pub u64);
-
-impl std::fmt::Display for Sid {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:08x}", self.0)
     }
 }

@@ -8,7 +8,9 @@
 //! Unsafe code is denied except in `listen::systemd`: adopting the fds systemd passes and
 //! removing the `LISTEN_*` variables from the environment have no safe std API.
 
+pub mod accept;
 pub mod config;
+pub mod daemon;
 pub mod lifecycle;
 pub mod listen;
 pub mod logging;
