@@ -1,5 +1,6 @@
-//! The server side of Dovecot's authentication protocol (v1.2), sans-I/O: what Postfix's
-//! `smtpd_sasl_type = dovecot` talks to.
+//! Dovecot's authentication protocol (v1.2), sans-I/O. The server side is what Postfix's
+//! `smtpd_sasl_type = dovecot` talks to; the client side, in [`client`], is what an MTA
+//! speaks to such a server to check SMTP AUTH.
 //!
 //! [`AuthSession`] turns the client's lines into [`Event`]s; the caller checks credentials
 //! and answers with [`AuthSession::ok`] or [`AuthSession::fail`]. Nothing here touches a
@@ -25,6 +26,7 @@
 #![forbid(unsafe_code)]
 #![deny(clippy::indexing_slicing)]
 
+pub mod client;
 mod command;
 mod error;
 pub mod escape;

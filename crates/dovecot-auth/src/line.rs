@@ -1,6 +1,15 @@
-//! Splitting the byte stream into LF-terminated lines, with a length limit.
+//! Splitting the byte stream into LF-terminated lines, with a length limit. Both sides of
+//! the protocol frame their input with it.
 
-use crate::ProtocolError;
+/// A line exceeded the limit (the limit is in the error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LineTooLong(pub(crate) usize);
+
+impl From<LineTooLong> for crate::ProtocolError {
+    fn from(LineTooLong(limit): LineTooLong) -> Self {
+        Self::LineTooLong { limit }
+    }
+}
 
 /// Buffers received bytes and hands out complete lines.
 #[derive(Debug)]
@@ -33,23 +42,19 @@ impl LineReader {
     }
 
     /// The next line without its LF (and without a CR before it), `Ok(None)` if incomplete.
-    pub(crate) fn next_line(&mut self) -> Result<Option<Vec<u8>>, ProtocolError> {
+    pub(crate) fn next_line(&mut self) -> Result<Option<Vec<u8>>, LineTooLong> {
         let pending = self.buffer.get(self.scanned..).unwrap_or_default();
         let Some(offset) = pending.iter().position(|&b| b == b'\n') else {
             self.scanned = self.buffer.len();
             if self.buffer.len() - self.start > self.max_line {
-                return Err(ProtocolError::LineTooLong {
-                    limit: self.max_line,
-                });
+                return Err(LineTooLong(self.max_line));
             }
             return Ok(None);
         };
         let end = self.scanned + offset;
         let mut line = self.buffer.get(self.start..end).unwrap_or_default();
         if line.len() > self.max_line {
-            return Err(ProtocolError::LineTooLong {
-                limit: self.max_line,
-            });
+            return Err(LineTooLong(self.max_line));
         }
         if let Some(stripped) = line.strip_suffix(b"\r") {
             line = stripped;
@@ -87,10 +92,7 @@ mod tests {
         let mut reader = LineReader::new(4);
         reader.push(b"1234\n12345");
         assert_eq!(reader.next_line(), Ok(Some(b"1234".to_vec())));
-        assert_eq!(
-            reader.next_line(),
-            Err(ProtocolError::LineTooLong { limit: 4 })
-        );
+        assert_eq!(reader.next_line(), Err(LineTooLong(4)));
         let mut reader = LineReader::new(4);
         reader.push(b"12345\n");
         assert!(reader.next_line().is_err());

@@ -25,7 +25,7 @@ pub const DEFAULT_MAX_LINE: usize = 16 * 1024;
 pub const DEFAULT_MAX_REQUESTS: usize = 16;
 
 /// Base64 as Dovecot decodes it: padding optional.
-const BASE64: GeneralPurpose = GeneralPurpose::new(
+pub(crate) const BASE64: GeneralPurpose = GeneralPurpose::new(
     &alphabet::STANDARD,
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
@@ -200,6 +200,7 @@ impl AuthSession {
             let step = self
                 .lines
                 .next_line()
+                .map_err(ProtocolError::from)
                 .and_then(|line| line.map(|line| self.handle(&line)).transpose());
             match step {
                 Ok(Some(Some(event))) => return Ok(Some(event)),
