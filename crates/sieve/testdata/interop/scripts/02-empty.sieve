@@ -1,0 +1,1 @@
+# Nothing at all: the implicit keep alone.

@@ -1,0 +1,6 @@
+# "\\*" in a :matches key is a literal star.
+if header :matches "X-Spam-Level" "\\*\\*\\*\\**" {
+    discard;
+    stop;
+}
+keep;

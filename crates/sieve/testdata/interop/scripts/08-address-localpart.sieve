@@ -1,0 +1,4 @@
+require "fileinto";
+if address :localpart "from" ["bob", "alice"] {
+    fileinto "Friends";
+}

@@ -1,0 +1,4 @@
+require "fileinto";
+if exists ["From", "X-Spam-Flag"] {
+    fileinto "Scanned";
+}

@@ -1,0 +1,4 @@
+require "fileinto";
+if address :domain :is "cc" "example.net" {
+    fileinto "GroupMember";
+}

@@ -1,0 +1,6 @@
+require "fileinto";
+fileinto "First";
+if header :contains "subject" "lunch" {
+    stop;
+}
+fileinto "Second";

@@ -1,0 +1,5 @@
+require ["fileinto", "copy"];
+fileinto :copy "Archive";
+if header :contains "subject" "money" {
+    discard;
+}

@@ -1,0 +1,7 @@
+require "fileinto";
+if header :contains "x-unicode" "GRÜSSE" {
+    fileinto "Folded";
+}
+if header :contains "x-unicode" "grüße" {
+    fileinto "AsciiFolded";
+}

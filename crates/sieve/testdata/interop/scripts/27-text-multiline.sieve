@@ -1,0 +1,7 @@
+require "fileinto";
+if header :contains "subject" text:
+..lunch
+.
+{
+    fileinto "Multi";
+}

@@ -1,0 +1,3 @@
+if address :all "subject" "x" {
+    discard;
+}

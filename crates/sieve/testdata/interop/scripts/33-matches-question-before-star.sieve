@@ -1,0 +1,4 @@
+require "fileinto";
+if header :matches "subject" "Lunch on F?riday*" {
+    fileinto "QuestionMark";
+}

@@ -1,0 +1,4 @@
+require "fileinto";
+if address :all :is "delivered-to" "ME@example.org" {
+    fileinto "Delivered";
+}

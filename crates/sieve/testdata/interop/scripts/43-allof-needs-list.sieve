@@ -1,0 +1,5 @@
+require "fileinto";
+
+if allof true {
+    fileinto "x";
+}

@@ -1,0 +1,4 @@
+require "fileinto";
+if header :comparator "I;OCTET" :contains "subject" "Lunch" {
+    fileinto "OctetUpper";
+}

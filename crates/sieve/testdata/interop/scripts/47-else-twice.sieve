@@ -1,0 +1,8 @@
+if true {
+    keep;
+} else {
+    discard;
+}
+else {
+    discard;
+}

@@ -1,0 +1,4 @@
+require "fileinto";
+if body :contains "offer" {
+    fileinto "Body";
+}
