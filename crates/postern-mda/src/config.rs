@@ -80,6 +80,7 @@ pub struct RawMail {
     pub spam_header: Option<Vec<String>>,
     pub quota: Option<String>,
     pub tmp_max_age: Option<String>,
+    pub sieve: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,6 +111,8 @@ pub struct MailSettings {
     pub owner: Option<(u32, u32)>,
     /// `tmp/` files older than this are removed at start (what crashed deliveries left).
     pub tmp_max_age: Duration,
+    /// The user's Sieve filter, relative to the home; `None`: filters are off.
+    pub sieve: Option<String>,
 }
 
 /// The validated configuration.
@@ -364,6 +367,18 @@ fn validate_mail(
             }
         },
     };
+    let sieve = match raw.sieve {
+        None => Some(".dovecot.sieve".to_string()),
+        Some(name) if name.is_empty() => None,
+        Some(name) if name.starts_with('/') || name.split('/').any(|p| p == "..") => {
+            errors.push(
+                "mail.sieve",
+                format!("{name:?}: must be a path under the home (or \"\" for no filters)"),
+            );
+            None
+        }
+        Some(name) => Some(name),
+    };
     let tmp_max_age = errors.duration_or(
         "mail.tmp_max_age",
         raw.tmp_max_age.as_deref(),
@@ -376,5 +391,6 @@ fn validate_mail(
         quota,
         owner,
         tmp_max_age,
+        sieve,
     }
 }

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::mailbox;
-use crate::message::{IncomingMessage, Target};
+use crate::message::{Envelope, IncomingMessage, Target};
 use crate::server::{Shared, State};
 
 /// Serves one connection until QUIT, an error, or shutdown (421 between transactions).
@@ -209,11 +209,13 @@ impl Connection {
         } else {
             None
         };
+        let sieve = block_in_place(|| self.shared.sieve.script_for(&user, mail));
         self.targets.push(Target {
             address: given,
             user: user.name.clone(),
             store,
             detail,
+            sieve,
         });
         Reply::recipient_ok()
     }
@@ -229,14 +231,32 @@ impl Connection {
         let spam = message
             .headers
             .matches(&self.state.config.mail.spam_headers);
-        let results = block_in_place(|| message.commit(&targets, spam));
+        let envelope = Envelope {
+            // Sieve compares the address without brackets ("" for <>).
+            from: self
+                .sender
+                .strip_prefix('<')
+                .and_then(|s| s.strip_suffix('>'))
+                .unwrap_or(&self.sender),
+            size,
+        };
+        let results = block_in_place(|| message.commit(&targets, spam, &envelope));
         let mut replies = Vec::with_capacity(targets.len());
-        for (target, (folder, result)) in targets.iter().zip(results) {
-            match result {
-                Ok(delivered) => {
+        for (target, filed) in targets.iter().zip(results) {
+            let folder = filed.folders.join(",");
+            match filed.result {
+                Ok(delivered) if delivered.is_empty() => {
                     info!(
                         session = %self.id, from = %self.sender, to = %target.address,
-                        user = %target.user, folder = %folder, file = %delivered.name,
+                        user = %target.user, size, result = "250 2.0.0", "discarded by sieve"
+                    );
+                    replies.push(Reply::ok_delivered());
+                }
+                Ok(delivered) => {
+                    let files: Vec<String> = delivered.iter().map(|d| d.name.to_string()).collect();
+                    info!(
+                        session = %self.id, from = %self.sender, to = %target.address,
+                        user = %target.user, folder = %folder, file = %files.join(","),
                         size, spam, result = "250 2.0.0", "delivered"
                     );
                     replies.push(Reply::ok_delivered());

@@ -3,7 +3,10 @@
 //! fields over the configured default, as Dovecot applies them; and the start-up sweep of
 //! what crashed deliveries left in `tmp/`.
 
-use std::path::PathBuf;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use maildir::{MailStore, Permissions, QuotaLimit};
 use users::{Owner, User, UserDb};
@@ -76,6 +79,60 @@ pub fn sweep_tmp(users: &UserDb, mail: &MailSettings) -> usize {
         }
     }
     removed
+}
+
+/// Compiled Sieve filters by path, recompiled when the file's mtime or size changes.
+#[derive(Debug, Default)]
+pub struct SieveCache {
+    scripts: Mutex<HashMap<PathBuf, CachedScript>>,
+}
+
+#[derive(Debug, Clone)]
+struct CachedScript {
+    stamp: (SystemTime, u64),
+    script: Option<Arc<sieve::Script>>,
+}
+
+impl SieveCache {
+    /// The user's filter (`mail.sieve` under the home), or `None` when there is none or it
+    /// does not compile (logged once per version of the file; Dovecot also falls back to
+    /// keeping the mail). Blocking.
+    pub fn script_for(&self, user: &User<'_>, mail: &MailSettings) -> Option<Arc<sieve::Script>> {
+        let name = mail.sieve.as_deref()?;
+        let home = user.home.as_deref().filter(|h| !h.is_empty())?;
+        let path = Path::new(home).join(name);
+        let meta = std::fs::metadata(&path).ok()?;
+        let stamp = (meta.modified().unwrap_or(UNIX_EPOCH), meta.len());
+        if let Ok(scripts) = self.scripts.lock()
+            && let Some(cached) = scripts.get(&path)
+            && cached.stamp == stamp
+        {
+            return cached.script.clone();
+        }
+        let script = match std::fs::read_to_string(&path) {
+            Ok(text) => match sieve::Script::compile(&text) {
+                Ok(script) => Some(Arc::new(script)),
+                Err(e) => {
+                    tracing::warn!(user = %user.name, file = %path.display(), line = e.line, column = e.column, "sieve script does not compile, mail is kept in INBOX: {}", e.message);
+                    None
+                }
+            },
+            Err(e) => {
+                tracing::warn!(user = %user.name, file = %path.display(), error = %e, "cannot read sieve script");
+                None
+            }
+        };
+        if let Ok(mut scripts) = self.scripts.lock() {
+            scripts.insert(
+                path,
+                CachedScript {
+                    stamp,
+                    script: script.clone(),
+                },
+            );
+        }
+        script
+    }
 }
 
 /// The user's limit: `userdb_quota_rule` replaces the configured default (like Dovecot's

@@ -2,6 +2,8 @@
 //! file as it arrives, its header section scanned (bounded) for the spam filter's verdict,
 //! then linked into every recipient's folder. Blocking disk work: call from a blocking context.
 
+use std::sync::Arc;
+
 use maildir::{Delivered, Delivery, Folder, MailStore, MaildirError};
 
 /// Header bytes looked at for the spam verdict; a longer header section is judged on its
@@ -18,6 +20,17 @@ pub struct Target {
     pub store: MailStore,
     /// The `+detail` folder to try, when delivery to detail folders is on.
     pub detail: Option<String>,
+    /// The user's Sieve filter, if there is a usable one.
+    pub sieve: Option<Arc<sieve::Script>>,
+}
+
+/// What happened to one target's copy.
+#[derive(Debug)]
+pub struct Filed {
+    /// The folders it went to (none: a Sieve `discard`).
+    pub folders: Vec<String>,
+    /// The delivered files, or why the copy could not be made durable.
+    pub result: Result<Vec<Delivered>, String>,
 }
 
 /// Looks for configured `Name: value` headers in the header section, reading at most
@@ -44,6 +57,11 @@ impl HeaderScan {
         } else if self.buffer.len() >= MAX_HEADER_SCAN {
             self.done = true;
         }
+    }
+
+    /// The header section seen (at most [`MAX_HEADER_SCAN`] bytes).
+    pub fn block(&self) -> &[u8] {
+        &self.buffer
     }
 
     pub fn matches(&self, wanted: &[(String, String)]) -> bool {
@@ -133,40 +151,55 @@ impl IncomingMessage {
         }
     }
 
-    /// Makes the message durable in each target's folder (Junk when `spam`); results in
-    /// target order, with the folder name chosen.
-    pub fn commit(
-        self,
-        targets: &[Target],
-        spam: bool,
-    ) -> Vec<(String, Result<Delivered, String>)> {
+    /// Makes the message durable in each target's folders: Junk when `spam`, else where the
+    /// target's Sieve filter files it, else the `+detail` folder or INBOX. Results in target
+    /// order.
+    pub fn commit(self, targets: &[Target], spam: bool, envelope: &Envelope<'_>) -> Vec<Filed> {
         let delivery = match self.delivery {
             Ok(delivery) => delivery,
             Err(reason) => {
                 return targets
                     .iter()
-                    .map(|_| ("INBOX".to_string(), Err(reason.clone())))
+                    .map(|_| Filed {
+                        folders: vec!["INBOX".into()],
+                        result: Err(reason.clone()),
+                    })
                     .collect();
             }
         };
         // Each distinct folder once: linking the same name twice into one folder would fail.
         let mut folders: Vec<Folder> = Vec::new();
-        let mut chosen: Vec<Result<(String, usize), String>> = Vec::new();
+        let mut chosen: Vec<Result<Vec<(String, usize)>, String>> = Vec::new();
         for target in targets {
-            let folder = choose_folder(target, spam).and_then(|f| prepare(&f));
-            chosen.push(match folder {
-                Ok(folder) => {
-                    let name = folder.name().to_string();
-                    let index = folders
-                        .iter()
-                        .position(|f| f == &folder)
-                        .unwrap_or_else(|| {
-                            folders.push(folder);
-                            folders.len() - 1
-                        });
-                    Ok((name, index))
+            let filing = match choose_folders(target, spam, self.headers.block(), envelope) {
+                Ok(filing) => filing,
+                Err(e) => {
+                    chosen.push(Err(e.to_string()));
+                    continue;
                 }
-                Err(e) => Err(e.to_string()),
+            };
+            let mut indexes = Vec::new();
+            let mut failed = None;
+            for folder in filing {
+                match prepare(&folder) {
+                    Ok(folder) => {
+                        let name = folder.name().to_string();
+                        let index =
+                            folders
+                                .iter()
+                                .position(|f| f == &folder)
+                                .unwrap_or_else(|| {
+                                    folders.push(folder);
+                                    folders.len() - 1
+                                });
+                        indexes.push((name, index));
+                    }
+                    Err(e) => failed = Some(e.to_string()),
+                }
+            }
+            chosen.push(match failed {
+                Some(reason) => Err(reason),
+                None => Ok(indexes),
             });
         }
         let results = if folders.is_empty() {
@@ -184,31 +217,96 @@ impl IncomingMessage {
         chosen
             .into_iter()
             .map(|choice| match choice {
-                Ok((name, index)) => {
-                    let result = results
-                        .get(index)
-                        .cloned()
-                        .unwrap_or_else(|| Err("no delivery result".to_string()));
-                    (name, result)
+                Ok(indexes) => {
+                    let names = indexes.iter().map(|(name, _)| name.clone()).collect();
+                    let result = indexes
+                        .iter()
+                        .map(|(_, index)| {
+                            results
+                                .get(*index)
+                                .cloned()
+                                .unwrap_or_else(|| Err("no delivery result".to_string()))
+                        })
+                        .collect();
+                    Filed {
+                        folders: names,
+                        result,
+                    }
                 }
-                Err(reason) => ("INBOX".to_string(), Err(reason)),
+                Err(reason) => Filed {
+                    folders: vec!["INBOX".into()],
+                    result: Err(reason),
+                },
             })
             .collect()
     }
 }
 
-/// Junk for spam; the `+detail` folder if it exists; else INBOX.
-fn choose_folder(target: &Target, spam: bool) -> Result<Folder, MaildirError> {
+/// The envelope as Sieve's `envelope` and `size` tests see it.
+#[derive(Debug, Clone, Copy)]
+pub struct Envelope<'a> {
+    /// MAIL FROM without brackets, "" for `<>`.
+    pub from: &'a str,
+    /// Octets received.
+    pub size: u64,
+}
+
+/// Junk for spam (the user's filter is not consulted: a spam verdict is the system's call);
+/// else what the Sieve filter says (INBOX for its implicit keep, nothing for `discard`, and
+/// INBOX in place of a folder that does not exist unless `:create`, as Dovecot does);
+/// without a filter the `+detail` folder if it exists, else INBOX.
+fn choose_folders(
+    target: &Target,
+    spam: bool,
+    header_block: &[u8],
+    envelope: &Envelope<'_>,
+) -> Result<Vec<Folder>, MaildirError> {
     if spam {
-        return target.store.folder("Junk");
+        return Ok(vec![target.store.folder("Junk")?]);
     }
-    if let Some(detail) = &target.detail
-        && let Ok(folder) = target.store.folder(detail)
-        && folder.exists()
-    {
-        return Ok(folder);
+    let default = || {
+        if let Some(detail) = &target.detail
+            && let Ok(folder) = target.store.folder(detail)
+            && folder.exists()
+        {
+            return folder;
+        }
+        target.store.inbox()
+    };
+    let Some(script) = &target.sieve else {
+        return Ok(vec![default()]);
+    };
+    let store = &target.store;
+    let exists = |name: &str| store.folder(name).is_ok_and(|f| f.exists());
+    let mut message = sieve::Message::from_header_block(header_block, envelope.size);
+    message.set_envelope_from(envelope.from);
+    message.set_envelope_to(&target.address);
+    message.set_mailbox_exists(&exists);
+    let outcome = script.evaluate(&message);
+    if let Some(error) = &outcome.error {
+        tracing::warn!(user = %target.user, error = %error, "sieve failed, keeping in INBOX");
     }
-    Ok(target.store.inbox())
+    let mut folders: Vec<Folder> = Vec::new();
+    for delivery in outcome.deliveries() {
+        let folder = match &delivery.mailbox {
+            sieve::Mailbox::Inbox => default(),
+            sieve::Mailbox::Folder(name) => match store.folder(name) {
+                Ok(folder) if folder.exists() || delivery.create => folder,
+                Ok(_) => {
+                    tracing::info!(user = %target.user, folder = %name, "sieve fileinto a missing folder, keeping in INBOX");
+                    store.inbox()
+                }
+                Err(e) => {
+                    tracing::warn!(user = %target.user, folder = %name, error = %e, "sieve fileinto an invalid folder, keeping in INBOX");
+                    store.inbox()
+                }
+            },
+        };
+        if !folders.contains(&folder) {
+            folders.push(folder);
+        }
+    }
+    Ok(folders)
 }
 
 /// Creates the folder if missing (stale `tmp/` files are the start-up sweep's job).

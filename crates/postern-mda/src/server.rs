@@ -44,6 +44,7 @@ impl State {
 pub struct Shared {
     pub state: Reloadable<State>,
     pub throttle: Mutex<dovecot_auth::FailureThrottle>,
+    pub sieve: crate::mailbox::SieveCache,
 }
 
 /// The sockets, by service.
@@ -63,6 +64,7 @@ pub async fn run(listeners: Listeners, state: State, config_path: PathBuf) -> an
             state.config.auth.throttle.clone(),
         )),
         state: Reloadable::new(state),
+        sieve: crate::mailbox::SieveCache::default(),
     });
     for listener in listeners.lmtp {
         let shared = shared.clone();

@@ -431,6 +431,60 @@ fn userdb_quota_rule_overrides_the_default_and_edits_apply_without_sighup() {
     assert_eq!(rcpt(2 << 20), "552 5.2.2 Mailbox full");
 }
 
+#[test]
+fn sieve_filters_file_discard_and_fall_back_to_inbox() {
+    let daemon = start();
+    let home = |user: &str| daemon.path("vmail/example.org").join(user);
+    std::fs::create_dir_all(home("alice")).unwrap();
+    std::fs::create_dir_all(home("bob")).unwrap();
+    std::fs::write(
+        home("alice").join(".dovecot.sieve"),
+        "require [\"fileinto\", \"mailbox\", \"envelope\"];\n\
+         if header :contains \"subject\" \"report\" { fileinto :create \"Reports\"; }\n\
+         elsif envelope :is \"from\" \"spammer@example.net\" { discard; }\n\
+         elsif header :is \"x-copy\" \"yes\" { fileinto :create \"Copies\"; keep; }\n",
+    )
+    .unwrap();
+    // A script that does not compile: Dovecot keeps the mail, and so do we.
+    std::fs::write(
+        home("bob").join(".dovecot.sieve"),
+        "if true { redirect \"x@y\"; }",
+    )
+    .unwrap();
+    let send = |from: &str, to: &str, header: &str| {
+        let mut s = daemon.connect("lmtp.sock");
+        replies(&mut s, 1);
+        s.write_all(
+            format!(
+                "LHLO t\r\nMAIL FROM:<{from}>\r\nRCPT TO:<{to}>\r\nDATA\r\n\
+                 {header}\r\nFrom: x@example.net\r\n\r\nbody\r\n.\r\n"
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        let text = replies(&mut s, 5);
+        assert!(text.ends_with("250 2.0.0 Ok: delivered\r\n"), "{text}");
+    };
+    send(
+        "a@example.net",
+        "alice@example.org",
+        "Subject: Monthly Report",
+    );
+    send("spammer@example.net", "alice@example.org", "Subject: hi");
+    send("a@example.net", "alice@example.org", "X-Copy: yes");
+    send(
+        "a@example.net",
+        "bob@example.org",
+        "Subject: Monthly Report",
+    );
+    let alice = daemon.maildir("alice");
+    assert_eq!(messages(&alice.join(".Reports")).len(), 1);
+    assert_eq!(messages(&alice.join(".Copies")).len(), 1);
+    // The X-Copy message was also kept; the spammer's was discarded.
+    assert_eq!(messages(&alice).len(), 1);
+    assert_eq!(messages(&daemon.maildir("bob")).len(), 1);
+}
+
 fn signal(daemon: &Daemon, name: &str) {
     let status = Command::new("kill")
         .arg(format!("-{name}"))

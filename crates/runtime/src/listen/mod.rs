@@ -8,7 +8,7 @@ mod systemd;
 
 pub use address::ListenAddress;
 pub use bind::{BoundSocket, SocketFile, UnixSocketOptions, bind};
-pub use stream::{Listener, PeerAddr, Stream};
+pub use stream::{Listener, PeerAddr, Stream, connect};
 pub use systemd::systemd_listeners;
 
 use std::path::PathBuf;

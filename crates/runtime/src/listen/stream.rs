@@ -76,7 +76,32 @@ impl Listener {
     }
 }
 
-/// An accepted connection.
+/// Connects to a peer's socket (milter, LMTP, auth server), giving up after `timeout`.
+pub async fn connect(address: &ListenAddress, timeout: std::time::Duration) -> io::Result<Stream> {
+    let connecting = async {
+        match address {
+            ListenAddress::Unix(path) => tokio::net::UnixStream::connect(path)
+                .await
+                .map(Stream::Unix),
+            ListenAddress::Tcp(addr) => {
+                let stream = tokio::net::TcpStream::connect(addr).await?;
+                // Request/response protocols: don't let Nagle hold back small writes.
+                stream.set_nodelay(true)?;
+                Ok(Stream::Tcp(stream))
+            }
+        }
+    };
+    tokio::time::timeout(timeout, connecting)
+        .await
+        .map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("connecting to {address} timed out"),
+            )
+        })?
+}
+
+/// An accepted or connected stream.
 #[derive(Debug)]
 pub enum Stream {
     Unix(tokio::net::UnixStream),
