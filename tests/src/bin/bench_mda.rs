@@ -146,11 +146,7 @@ fn main() {
             mda_dir.join("lmtp.sock"),
             mda_dir.join("vmail").join(DOMAIN),
         ),
-        (
-            "dovecot",
-            dovecot.lmtp_socket().to_path_buf(),
-            dovecot_root.join(DOMAIN),
-        ),
+        ("dovecot", dovecot.lmtp_socket(), dovecot_root.join(DOMAIN)),
     ];
     let mut rates: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
     for round in 0..rounds {
