@@ -1,5 +1,6 @@
 //! What every Postern daemon needs around its protocol code: configuration loading, logging,
-//! listening sockets, privilege drop, signals and staged shutdown, reload, systemd notification.
+//! listening sockets, privilege drop, signals and staged shutdown, reload, systemd notification,
+//! and server-side TLS with certificate hot reload ([`tls`]).
 //!
 //! The intended start-up order of a daemon is: [`config::load`] and validate, [`logging::init`],
 //! [`listen::systemd_listeners`] or [`listen::bind`], [`privilege::drop_privileges`], then start
@@ -17,3 +18,4 @@ pub mod logging;
 pub mod notify;
 pub mod privilege;
 pub mod reload;
+pub mod tls;
