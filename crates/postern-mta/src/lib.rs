@@ -7,6 +7,7 @@
 
 pub mod aliases;
 pub mod config;
+pub mod milter;
 pub mod policy;
 pub mod received;
 pub mod sender_login;
