@@ -21,6 +21,8 @@ pub fn path(name: &str) -> PathBuf {
             "postern-dkim",
             "-p",
             "postern-mda",
+            "-p",
+            "postern-mta",
         ]);
         if release {
             build.arg("--release");

@@ -55,7 +55,7 @@ pub fn submit(port: u16, submission: &Submission<'_>) -> Result<String, String> 
     Ok(reply)
 }
 
-fn connect(port: u16, source: Option<IpAddr>) -> std::io::Result<TcpStream> {
+pub fn connect(port: u16, source: Option<IpAddr>) -> std::io::Result<TcpStream> {
     use nix::sys::socket::{
         AddressFamily, SockFlag, SockType, SockaddrIn, bind, connect as connect_socket, socket,
     };

@@ -8,6 +8,7 @@ use std::time::Duration;
 use runtime::config::{ConfigErrors, IpNetwork};
 use runtime::daemon::{DaemonSettings, RawDaemon, RawSockets, SocketSettings};
 use runtime::listen::ListenAddress;
+use runtime::tls::{RawTls, TlsSettings};
 use serde::Deserialize;
 
 use crate::aliases::Aliases;
@@ -56,13 +57,6 @@ pub struct RawMta {
     pub non_smtpd_milters: Option<Vec<String>>,
     pub submit_socket: Option<String>,
     pub control_socket: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawTls {
-    pub cert_file: PathBuf,
-    pub key_file: PathBuf,
 }
 
 #[derive(Debug, Deserialize)]
@@ -202,7 +196,7 @@ pub struct Config {
     pub policy: Policy,
     pub limits: SmtpLimits,
     pub listeners: Vec<ListenerSettings>,
-    pub tls: Option<(PathBuf, PathBuf)>,
+    pub tls: Option<TlsSettings>,
     pub auth_socket: Option<ListenAddress>,
     pub auth_mechanisms: Vec<String>,
     pub lmtp: LmtpSettings,
@@ -358,7 +352,9 @@ impl Config {
         let non_smtpd_milters = mta.non_smtpd_milters.unwrap_or_default();
         known(&non_smtpd_milters, "mta.non_smtpd_milters", &mut errors);
 
-        let tls = raw.tls.map(|t| (t.cert_file, t.key_file));
+        let tls = raw
+            .tls
+            .map(|t| TlsSettings::validate(t, "tls", &mut errors));
         let mut listeners = Vec::new();
         for (i, l) in raw.listener.into_iter().enumerate() {
             let key = format!("listener[{i}]");

@@ -7,7 +7,14 @@
 
 pub mod aliases;
 pub mod config;
+pub mod delivery;
 pub mod milter;
 pub mod policy;
 pub mod received;
+pub mod recipients;
+pub mod sasl;
+pub mod scheduler;
 pub mod sender_login;
+pub mod server;
+pub mod session;
+pub mod spool;

@@ -1,0 +1,225 @@
+//! The whole suite on loopback: postern-mda (LMTP into Maildir, auth socket) behind
+//! postern-mta (SMTP on 25-like, submission with STARTTLS, implicit TLS), with a self-signed
+//! certificate. Each process is killed on drop.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::{free_port, wait_until};
+
+/// A running daemon, killed on drop.
+#[derive(Debug)]
+pub struct Daemon {
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Daemon {
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+/// Users of the stack: (address, password), all in `example.org`.
+pub const USERS: [(&str, &str); 3] = [
+    ("alice@example.org", "alice-secret"),
+    ("bob@example.org", "bob-secret"),
+    ("postmaster@example.org", "pm-secret"),
+];
+
+/// The running stack.
+#[derive(Debug)]
+pub struct MtaStack {
+    pub dir: PathBuf,
+    pub smtp_port: u16,
+    pub submission_port: u16,
+    pub submissions_port: u16,
+    pub cert: PathBuf,
+    // Field order: the MTA stops before the MDA it delivers to.
+    pub mta: Daemon,
+    pub mda: Daemon,
+}
+
+/// Extra settings for the MTA config.
+#[derive(Debug, Default, Clone)]
+pub struct MtaOptions {
+    /// Lines added to `[mta]`.
+    pub mta: Vec<String>,
+    /// Whole extra tables (e.g. `[milter.dkim]`).
+    pub tables: String,
+    /// `milters = [...]` for every listener.
+    pub milters: Option<String>,
+    /// Address of an LMTP server other than our postern-mda.
+    pub lmtp: Option<String>,
+    /// Address of an auth server other than our postern-mda.
+    pub auth: Option<String>,
+}
+
+/// Makes a self-signed certificate for `name` with the openssl CLI.
+pub fn self_signed(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    let cert = dir.join("cert.pem");
+    let key = dir.join("key.pem");
+    let status = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .args(["-subj", &format!("/CN={name}")])
+        .args(["-addext", &format!("subjectAltName=DNS:{name}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl");
+    assert!(status.success(), "openssl req failed");
+    (cert, key)
+}
+
+fn start(binary: &str, config: &Path, log: PathBuf, ready: impl Fn(&str) -> bool) -> Daemon {
+    let file = std::fs::File::create(&log).unwrap();
+    let child = Command::new(crate::binaries::path(binary))
+        .arg("--config")
+        .arg(config)
+        .stdout(Stdio::null())
+        .stderr(file)
+        .spawn()
+        .unwrap();
+    let daemon = Daemon { child, log };
+    assert!(
+        wait_until(Duration::from_secs(30), || ready(&daemon.log_text())),
+        "{binary} did not start:\n{}",
+        daemon.log_text()
+    );
+    daemon
+}
+
+impl MtaStack {
+    pub fn start(dir: &Path, options: &MtaOptions) -> MtaStack {
+        let d = dir.display();
+        let mut users = String::new();
+        for (address, password) in USERS {
+            let hash =
+                users::PasswordHash::generate(users::Scheme::Sha512Crypt, password.as_bytes())
+                    .unwrap();
+            writeln!(users, "{address}:{}", hash.to_field()).unwrap();
+        }
+        std::fs::write(dir.join("users"), users).unwrap();
+        std::fs::write(
+            dir.join("mda.toml"),
+            format!(
+                "[daemon]\nlog_level = \"info\"\nshutdown_timeout = \"2s\"\n\n\
+                 [lmtp]\nlisten = [\"unix:{d}/lmtp.sock\"]\nsocket_mode = \"0666\"\nhostname = \"mda.example.org\"\n\n\
+                 [auth]\nlisten = [\"unix:{d}/auth.sock\"]\nsocket_mode = \"0666\"\nfailure_delay = \"200ms\"\n\n\
+                 [users]\npasswd_file = \"{d}/users\"\nhome = \"{d}/vmail/%d/%n\"\ndomains = [\"example.org\"]\n\n\
+                 [mail]\nmaildir = \"Maildir\"\n"
+            ),
+        )
+        .unwrap();
+        let mda = start(
+            "postern-mda",
+            &dir.join("mda.toml"),
+            dir.join("mda.log"),
+            |log| log.contains("postern-mda ready"),
+        );
+
+        let (cert, key) = self_signed(dir, "mx.example.org");
+        let (smtp_port, submission_port, submissions_port) =
+            (free_port(), free_port(), free_port());
+        let lmtp = options
+            .lmtp
+            .clone()
+            .unwrap_or_else(|| format!("unix:{d}/lmtp.sock"));
+        let auth = options
+            .auth
+            .clone()
+            .unwrap_or_else(|| format!("unix:{d}/auth.sock"));
+        let milters = options
+            .milters
+            .as_ref()
+            .map(|m| format!("milters = {m}\n"))
+            .unwrap_or_default();
+        let extra_mta = options.mta.join("\n");
+        let config = format!(
+            "[daemon]\nlog_level = \"info\"\nshutdown_timeout = \"2s\"\n\n\
+             [mta]\nhostname = \"mx.example.org\"\nlocal_domains = [\"example.org\"]\n\
+             mynetworks = [\"127.0.0.1/32\"]\n{extra_mta}\n\n\
+             [tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n\n\
+             [auth]\nsocket = \"{auth}\"\n\n\
+             [lmtp]\ndestination = \"{lmtp}\"\n\n\
+             [queue]\ndirectory = \"{d}/queue\"\nmin_backoff = \"1s\"\nmax_backoff = \"2s\"\n\n\
+             [[listener]]\nname = \"smtp\"\nlisten = [\"127.0.0.1:{smtp_port}\"]\ntls = \"starttls\"\n{milters}\n\
+             [[listener]]\nname = \"submission\"\nlisten = [\"127.0.0.1:{submission_port}\"]\ntls = \"starttls\"\n\
+             require_tls = true\nauth = true\nrequire_auth = true\n{milters}\n\
+             [[listener]]\nname = \"submissions\"\nlisten = [\"127.0.0.1:{submissions_port}\"]\ntls = \"implicit\"\n\
+             auth = true\nrequire_auth = true\n{milters}\n{}",
+            cert.display(),
+            key.display(),
+            options.tables
+        );
+        std::fs::write(dir.join("mta.toml"), config).unwrap();
+        let mta = start(
+            "postern-mta",
+            &dir.join("mta.toml"),
+            dir.join("mta.log"),
+            |log| log.contains("postern-mta ready"),
+        );
+        MtaStack {
+            dir: dir.to_path_buf(),
+            smtp_port,
+            submission_port,
+            submissions_port,
+            cert,
+            mta,
+            mda,
+        }
+    }
+
+    /// The user's INBOX (Maildir++ root).
+    pub fn maildir(&self, address: &str) -> PathBuf {
+        let (local, domain) = address.split_once('@').unwrap_or((address, ""));
+        self.dir
+            .join("vmail")
+            .join(domain)
+            .join(local)
+            .join("Maildir")
+    }
+
+    /// Messages in a folder's `new/`, sorted by name, as text.
+    pub fn messages(&self, folder: &Path) -> Vec<String> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(folder.join("new"))
+            .map(|entries| entries.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.sort();
+        files
+            .iter()
+            .map(|f| String::from_utf8_lossy(&std::fs::read(f).unwrap()).into_owned())
+            .collect()
+    }
+
+    /// Waits until `address` has `count` messages in INBOX; returns them.
+    pub fn wait_for(&self, address: &str, count: usize) -> Vec<String> {
+        let folder = self.maildir(address);
+        let arrived = wait_until(Duration::from_secs(30), || {
+            self.messages(&folder).len() >= count
+        });
+        assert!(
+            arrived,
+            "{address}: {} of {count} messages\nmta log:\n{}\nmda log:\n{}",
+            self.messages(&folder).len(),
+            self.mta.log_text(),
+            self.mda.log_text()
+        );
+        self.messages(&folder)
+    }
+}

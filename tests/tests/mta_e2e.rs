@@ -1,0 +1,294 @@
+//! End to end: postern-mta (SMTP, submission with STARTTLS and AUTH, implicit TLS) in front
+//! of postern-mda (auth socket, LMTP into Maildir), driven by real clients (swaks, Python's
+//! smtplib) and raw sockets for what clients would never send.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{Read, Write};
+use std::net::IpAddr;
+use std::process::Command;
+use std::time::Duration;
+
+use postern_tests::mta_stack::{MtaOptions, MtaStack};
+use postern_tests::smtp_client::{Submission, connect, submit};
+use postern_tests::workdir::WorkDir;
+
+const OUTSIDE: &str = "127.0.0.2";
+
+fn outside() -> Option<IpAddr> {
+    Some(OUTSIDE.parse().unwrap())
+}
+
+fn message(from: &str, to: &str, subject: &str) -> Vec<u8> {
+    format!(
+        "From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: <{subject}@test>\r\n\r\nHello.\r\n.dot line\r\n"
+    )
+    .into_bytes()
+}
+
+fn swaks(args: &[&str]) -> (bool, String) {
+    let out = Command::new("swaks")
+        .args(args)
+        .output()
+        .expect("swaks (tests/install-peers installs it)");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn submission_with_starttls_and_auth_reaches_the_mailbox() {
+    let work = WorkDir::new("mta-submission");
+    let stack = MtaStack::start(work.path(), &MtaOptions::default());
+    let port = stack.submission_port.to_string();
+    let server = format!("127.0.0.1:{port}");
+    let (ok, transcript) = swaks(&[
+        "--server",
+        &server,
+        "--tls",
+        "--auth",
+        "PLAIN",
+        "--auth-user",
+        "alice@example.org",
+        "--auth-password",
+        "alice-secret",
+        "--from",
+        "alice@example.org",
+        "--to",
+        "bob@example.org",
+        "--header",
+        "Subject: via submission",
+    ]);
+    assert!(ok && transcript.contains("queued as"), "{transcript}");
+    let mail = stack.wait_for("bob@example.org", 1);
+    let text = &mail[0];
+    assert!(
+        text.starts_with("Return-Path: <alice@example.org>\n"),
+        "{text}"
+    );
+    assert!(text.contains("Delivered-To: bob@example.org\n"), "{text}");
+    assert!(
+        text.contains("by mx.example.org (Postern) with ESMTPSA id "),
+        "{text}"
+    );
+    assert!(text.contains("Subject: via submission"), "{text}");
+
+    // AUTH LOGIN, too; a wrong password and an unknown user get 535.
+    let (ok, transcript) = swaks(&[
+        "--server",
+        &server,
+        "--tls",
+        "--auth",
+        "LOGIN",
+        "--auth-user",
+        "bob@example.org",
+        "--auth-password",
+        "bob-secret",
+        "--from",
+        "bob@example.org",
+        "--to",
+        "alice@example.org",
+    ]);
+    assert!(ok, "{transcript}");
+    for (user, password) in [("bob@example.org", "wrong"), ("nobody@example.org", "x")] {
+        let (ok, transcript) = swaks(&[
+            "--server",
+            &server,
+            "--tls",
+            "--auth",
+            "PLAIN",
+            "--auth-user",
+            user,
+            "--auth-password",
+            password,
+            "--from",
+            user,
+            "--to",
+            "alice@example.org",
+        ]);
+        assert!(!ok && transcript.contains("535 5.7.8"), "{transcript}");
+    }
+    stack.wait_for("alice@example.org", 1);
+
+    // No STARTTLS: no AUTH on offer and MAIL is refused.
+    let mut s = connect(stack.submission_port, None).unwrap();
+    let text = exchange(&mut s, "EHLO client.example.net\r\n", 2);
+    assert!(
+        text.contains("STARTTLS") && !text.contains("AUTH"),
+        "{text}"
+    );
+    let text = exchange(&mut s, "MAIL FROM:<alice@example.org>\r\n", 1);
+    assert!(text.starts_with("530 5.7.0"), "{text}");
+
+    // Authenticated, but sending as someone else.
+    let (ok, transcript) = swaks(&[
+        "--server",
+        &server,
+        "--tls",
+        "--auth",
+        "PLAIN",
+        "--auth-user",
+        "alice@example.org",
+        "--auth-password",
+        "alice-secret",
+        "--from",
+        "bob@example.org",
+        "--to",
+        "bob@example.org",
+    ]);
+    assert!(!ok && transcript.contains("553 5.7.1"), "{transcript}");
+}
+
+#[test]
+fn implicit_tls_with_python_smtplib() {
+    let work = WorkDir::new("mta-465");
+    let stack = MtaStack::start(work.path(), &MtaOptions::default());
+    let script = format!(
+        "import smtplib, ssl\n\
+         ctx = ssl.create_default_context(cafile='{}')\n\
+         ctx.check_hostname = False  # connected by address; the chain is still verified\n\
+         s = smtplib.SMTP_SSL('127.0.0.1', {}, context=ctx)\n\
+         s.login('alice@example.org', 'alice-secret')\n\
+         s.sendmail('alice@example.org', ['bob@example.org', 'alice+lists@example.org'], \
+         'Subject: over 465\\r\\n\\r\\nhi\\r\\n')\n\
+         s.quit()\n",
+        stack.cert.display(),
+        stack.submissions_port
+    );
+    let out = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        stack.mta.log_text()
+    );
+    let bob = stack.wait_for("bob@example.org", 1);
+    assert!(bob[0].contains("Subject: over 465"));
+    assert!(bob[0].contains("(using TLSv1.3 with cipher"), "{}", bob[0]);
+    stack.wait_for("alice@example.org", 1);
+}
+
+#[test]
+fn mx_accepts_local_mail_refuses_unknown_users_and_relaying() {
+    let work = WorkDir::new("mta-mx");
+    let stack = MtaStack::start(work.path(), &MtaOptions::default());
+    let reply = submit(
+        stack.smtp_port,
+        &Submission {
+            from: "someone@outside.test",
+            to: &["alice@example.org"],
+            data: &message("someone@outside.test", "alice@example.org", "inbound"),
+            auth: None,
+            source: outside(),
+        },
+    )
+    .unwrap();
+    assert!(reply.starts_with("250 2.0.0 Ok: queued as "), "{reply}");
+    let mail = stack.wait_for("alice@example.org", 1);
+    assert!(mail[0].contains("with ESMTP id"), "{}", mail[0]);
+    assert!(mail[0].contains("Hello.\n.dot line\n"), "{}", mail[0]);
+
+    let mut s = connect(stack.smtp_port, outside()).unwrap();
+    exchange(&mut s, "", 1);
+    exchange(&mut s, "EHLO client.outside.test\r\n", 1);
+    assert!(exchange(&mut s, "MAIL FROM:<someone@outside.test>\r\n", 1).starts_with("250"));
+    let unknown = exchange(&mut s, "RCPT TO:<nobody@example.org>\r\n", 1);
+    assert!(unknown.starts_with("550 5.1.1"), "{unknown}");
+    // The open-relay battery: every form is refused for an outsider.
+    for attempt in [
+        "<victim@remote.test>",
+        "<victim%remote.test@example.org>",
+        "<victim@remote.test@example.org>",
+        "<\"victim@remote.test\"@example.org>",
+        "<@example.org:victim@remote.test>",
+        "<remote.test!victim@example.org>",
+        "<victim@[192.0.2.1]>",
+        "<victim@[IPv6:2001:db8::1]>",
+        "<victim@example.org.remote.test>",
+    ] {
+        let reply = exchange(&mut s, &format!("RCPT TO:{attempt}\r\n"), 1);
+        assert!(reply.starts_with('5'), "{attempt} got {reply}");
+    }
+    assert!(exchange(&mut s, "QUIT\r\n", 1).starts_with("221"));
+    assert!(stack.messages(&stack.maildir("alice@example.org")).len() == 1);
+}
+
+/// Published SMTP smuggling payloads (SEC Consult, 2023): each must stay one message.
+#[test]
+fn smuggling_payloads_never_split_a_message() {
+    let work = WorkDir::new("mta-smuggle");
+    let stack = MtaStack::start(
+        work.path(),
+        &MtaOptions {
+            mta: vec!["bare_line_ends = \"pass\"".into()],
+            ..MtaOptions::default()
+        },
+    );
+    let payloads: [&[u8]; 6] = [
+        b"\n.\r\n", b"\r.\r\n", b"\r\n.\r", b"\n.\n", b"\r\n.\n", b"\n.\r",
+    ];
+    for (i, end) in payloads.iter().enumerate() {
+        for pipelined in [false, true] {
+            let mut s = connect(stack.smtp_port, outside()).unwrap();
+            exchange(&mut s, "", 1);
+            exchange(&mut s, "EHLO attacker.test\r\n", 1);
+            let mut data = format!("Subject: carrier {i}\r\n\r\nfirst\r\n").into_bytes();
+            data.extend_from_slice(end);
+            data.extend_from_slice(
+                b"MAIL FROM:<admin@example.org>\r\nRCPT TO:<bob@example.org>\r\nDATA\r\n\
+                  Subject: smuggled\r\n\r\nsmuggled\r\n.\r\n",
+            );
+            let envelope =
+                "MAIL FROM:<attacker@outside.test>\r\nRCPT TO:<alice@example.org>\r\nDATA\r\n";
+            if pipelined {
+                let mut all = envelope.as_bytes().to_vec();
+                all.extend_from_slice(&data);
+                all.extend_from_slice(b"\r\n.\r\nQUIT\r\n");
+                s.write_all(&all).unwrap();
+            } else {
+                exchange(&mut s, "MAIL FROM:<attacker@outside.test>\r\n", 1);
+                exchange(&mut s, "RCPT TO:<alice@example.org>\r\n", 1);
+                exchange(&mut s, "DATA\r\n", 1);
+                s.write_all(&data).unwrap();
+                s.write_all(b"\r\n.\r\nQUIT\r\n").unwrap();
+            }
+            let mut rest = String::new();
+            let _ = s.read_to_string(&mut rest);
+        }
+    }
+    // 12 carriers for alice, whatever their fate; bob never gets the smuggled message.
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(stack.messages(&stack.maildir("bob@example.org")).is_empty());
+    for text in stack.messages(&stack.maildir("alice@example.org")) {
+        assert!(
+            text.contains("smuggled\n"),
+            "the payload stays inside the carrier: {text}"
+        );
+    }
+}
+
+/// Writes `send`, then reads until `finals` final reply lines arrived.
+fn exchange(s: &mut std::net::TcpStream, send: &str, finals: usize) -> String {
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    if !send.is_empty() {
+        s.write_all(send.as_bytes()).unwrap();
+    }
+    let mut text = Vec::new();
+    let mut byte = [0u8; 1];
+    loop {
+        let done = String::from_utf8_lossy(&text)
+            .split("\r\n")
+            .filter(|l| l.as_bytes().get(3) == Some(&b' '))
+            .count();
+        if done >= finals && text.ends_with(b"\r\n") {
+            return String::from_utf8_lossy(&text).into_owned();
+        }
+        match s.read(&mut byte) {
+            Ok(1) => text.push(byte[0]),
+            _ => return String::from_utf8_lossy(&text).into_owned(),
+        }
+    }
+}
