@@ -7,11 +7,14 @@
 //! peer. Commands are framed by `line` with a hard length limit, parsed by [`command`] (paths
 //! in [`address`], ESMTP parameters in [`params`]), and message bodies are decoded by [`data`]
 //! so that only `CRLF.CRLF` ever ends a message. Every reply text is in [`replies`].
+//!
+//! The client side, for delivering over LMTP and relaying over SMTP, is in [`client`].
 
 #![forbid(unsafe_code)]
 #![deny(clippy::indexing_slicing)]
 
 pub mod address;
+pub mod client;
 pub mod command;
 pub mod data;
 mod error;
@@ -25,6 +28,10 @@ pub mod session;
 pub mod settings;
 
 pub use address::{AddressError, ForwardPath, Host, Mailbox, PathFlags, ReversePath};
+pub use client::{
+    Capabilities, ClientError, ClientEvent, ClientSession, ClientSettings, Envelope,
+    RecipientResult, RecipientStatus,
+};
 pub use command::{Command, CommandError, HelloVerb};
 pub use error::ReplyError;
 pub use event::{DataAbort, Event, MAX_CHUNK, Recipient};
