@@ -8,8 +8,12 @@ use std::net::IpAddr;
 use std::process::Command;
 use std::time::Duration;
 
+use postern_tests::dkim_daemon::{self, DkimDaemon, TestKey};
+use postern_tests::dovecot::DovecotBuilder;
 use postern_tests::mta_stack::{MtaOptions, MtaStack};
+use postern_tests::opendkim::OpenDkim;
 use postern_tests::smtp_client::{Submission, connect, submit};
+use postern_tests::verify;
 use postern_tests::workdir::WorkDir;
 
 const OUTSIDE: &str = "127.0.0.2";
@@ -291,4 +295,152 @@ fn exchange(s: &mut std::net::TcpStream, send: &str, finals: usize) -> String {
             _ => return String::from_utf8_lossy(&text).into_owned(),
         }
     }
+}
+
+/// The dkim config for postern-dkim signing example.org (authenticated senders only).
+fn postern_dkim(
+    work: &WorkDir,
+) -> (
+    postern_tests::dkim_daemon::DkimDaemon,
+    Vec<TestKey>,
+    std::path::PathBuf,
+) {
+    let dir = work.subdir("dkim", 0o755);
+    let key = dkim_daemon::genkey(&dir, "example.org", "sel", "rsa");
+    let socket = dir.join("milter.sock");
+    let config = format!(
+        "[daemon]\nlisten = [\"unix:{}\"]\nsocket_mode = \"0666\"\nshutdown_timeout = \"2s\"\n\n\
+         [signing]\ncanonicalization = \"relaxed/relaxed\"\ninternal_networks = []\n\n\
+         [keys.main]\ndomain = \"example.org\"\nselector = \"sel\"\nfile = \"{}\"\n\n\
+         [[signing_table]]\nfrom = \"example.org\"\nkeys = [\"main\"]\n",
+        socket.display(),
+        key.file.display()
+    );
+    let daemon = DkimDaemon::start(&dir, &socket, &config);
+    (daemon, vec![key], socket)
+}
+
+fn milter_table(socket: &std::path::Path) -> MtaOptions {
+    MtaOptions {
+        tables: format!(
+            "[milter.dkim]\nsocket = \"unix:{}\"\ndefault_action = \"tempfail\"\n",
+            socket.display()
+        ),
+        milters: Some("[\"dkim\"]".into()),
+        ..MtaOptions::default()
+    }
+}
+
+/// Verifies the delivered (LF-stored) message's DKIM signature with dkimpy.
+fn assert_dkim_pass(work: &WorkDir, keys: &[TestKey], stored: &str, name: &str) {
+    let keys_file = work.path().join("keys.txt");
+    dkim_daemon::records(keys).write(&keys_file);
+    let path = work.path().join(format!("{name}.eml"));
+    std::fs::write(&path, postern_tests::dovecot::as_crlf(stored.as_bytes())).unwrap();
+    if let Err(report) = verify::dkimpy(&keys_file, &[path]) {
+        panic!("dkimpy: {report}\n{stored}");
+    }
+}
+
+fn submit_and_outside(stack: &MtaStack) {
+    let server = format!("127.0.0.1:{}", stack.submission_port);
+    let (ok, transcript) = swaks(&[
+        "--server",
+        &server,
+        "--tls",
+        "--auth",
+        "PLAIN",
+        "--auth-user",
+        "alice@example.org",
+        "--auth-password",
+        "alice-secret",
+        "--from",
+        "alice@example.org",
+        "--to",
+        "bob@example.org",
+        "--header",
+        "Subject: signed on the way out",
+    ]);
+    assert!(ok, "{transcript}\n{}", stack.mta.log_text());
+    let reply = submit(
+        stack.smtp_port,
+        &Submission {
+            from: "alice@example.org",
+            to: &["alice@example.org"],
+            data: &message("alice@example.org", "alice@example.org", "from-outside"),
+            auth: None,
+            source: outside(),
+        },
+    )
+    .unwrap();
+    assert!(reply.starts_with("250"), "{reply}");
+}
+
+#[test]
+fn postern_dkim_signs_submissions_and_leaves_inbound_mail_alone() {
+    let work = WorkDir::new("mta-dkim");
+    let (_dkim, keys, socket) = postern_dkim(&work);
+    let stack = MtaStack::start(&work.subdir("stack", 0o755), &milter_table(&socket));
+    submit_and_outside(&stack);
+    let signed = stack.wait_for("bob@example.org", 1);
+    assert!(signed[0].contains("DKIM-Signature:"), "{}", signed[0]);
+    assert_dkim_pass(&work, &keys, &signed[0], "postern-dkim");
+    let inbound = stack.wait_for("alice@example.org", 1);
+    assert!(!inbound[0].contains("DKIM-Signature:"), "{}", inbound[0]);
+}
+
+#[test]
+fn opendkim_as_milter_and_dovecot_as_lmtp_and_auth() {
+    let work = WorkDir::new("mta-stock");
+    let stack_dir = work.subdir("stack", 0o755);
+    let key = dkim_daemon::genkey(&work.subdir("keys", 0o755), "example.org", "sel", "rsa");
+    let opendkim_dir = work.subdir("opendkim", 0o755);
+    // OpenDKIM signs for clients in InternalHosts (127.0.0.1: the submission client), not
+    // for the outsider at 127.0.0.2.
+    let opendkim = OpenDkim::start_signer(
+        &opendkim_dir,
+        "example.org",
+        "sel",
+        &key.file,
+        "relaxed/relaxed",
+    );
+    let mail_root = stack_dir.join("vmail");
+    std::fs::create_dir_all(&mail_root).unwrap();
+    let status = Command::new("chown")
+        .arg(format!("{0}:{0}", postern_tests::dovecot::VMAIL_UID))
+        .arg(&mail_root)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let lines = postern_tests::mta_stack::USERS
+        .iter()
+        .map(|(address, password)| {
+            let (local, domain) = address.split_once('@').unwrap();
+            postern_tests::dovecot::passwd_line(
+                address,
+                &format!("{{PLAIN}}{password}"),
+                &format!("{}/{domain}/{local}", mail_root.display()),
+                "",
+            )
+        });
+    let dovecot = DovecotBuilder::new(&work.subdir("dovecot", 0o755))
+        .passwd(lines)
+        .lmtp()
+        .auth_client()
+        .start();
+    let mut options = milter_table(opendkim.socket());
+    options.lmtp = Some(format!("unix:{}", dovecot.lmtp_socket().display()));
+    options.auth = Some(format!("unix:{}", dovecot.auth_socket().display()));
+    let stack = MtaStack::start(&stack_dir, &options);
+    submit_and_outside(&stack);
+    let signed = stack.wait_for("bob@example.org", 1);
+    assert!(signed[0].contains("DKIM-Signature:"), "{}", signed[0]);
+    assert_dkim_pass(&work, &[key], &signed[0], "opendkim");
+    let inbound = stack.wait_for("alice@example.org", 1);
+    assert!(!inbound[0].contains("DKIM-Signature:"), "{}", inbound[0]);
+    assert!(
+        dovecot.log().contains("saved mail to INBOX"),
+        "{}",
+        dovecot.log()
+    );
 }

@@ -2,12 +2,10 @@
 //! (relay, senders, aliases), the SMTP session driver, the milter chain, the queue manager and
 //! LMTP delivery. The binary (`main.rs`) is the wiring: command line, sockets, privileges.
 
-// Parts are wired into the daemon step by step; until then some are only used by tests.
-#![allow(dead_code)]
-
 pub mod aliases;
 pub mod config;
 pub mod delivery;
+pub mod filter;
 pub mod milter;
 pub mod policy;
 pub mod received;

@@ -18,9 +18,14 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::config::{Config, ListenerSettings, TlsMode};
+use crate::filter::{self, Filtered};
+use crate::milter::{
+    ConnectInfo, MailMacros, MilterChain, Modification, Route, TlsInfo as MilterTls, Verdict,
+    apply_header_changes_with_hidden,
+};
 use crate::policy::{self, Client, Recipient};
 use crate::received::{self, Trace};
-use crate::recipients::Verdict;
+use crate::recipients::Verdict as Lookup;
 use crate::sasl::{self, SaslConnection};
 use crate::server::Shared;
 use crate::spool::{Draft, NewMessage, Origin};
@@ -46,8 +51,14 @@ struct Transaction {
     params: Option<smtp::MailParams>,
     recipients: Vec<AcceptedRecipient>,
     draft: Option<Draft>,
+    /// The message passes through milters: kept here until they have seen it.
+    filtered: Option<Filtered>,
+    /// A milter said DISCARD: accept, then drop.
+    discard: bool,
     /// A write to the queue failed: the end of data gets 451.
     failed: Option<String>,
+    /// Our Received header's value, written after the milters are done.
+    received: String,
 }
 
 struct Connection {
@@ -65,6 +76,12 @@ struct Connection {
     exchange: Option<SmtpAuth>,
     /// STARTTLS was answered 220: upgrade before reading again.
     starttls_pending: bool,
+    /// The SASL mechanism of the successful AUTH (`{auth_type}`).
+    auth_mechanism: Option<String>,
+    /// The listener's milters, if it has any.
+    milters: Option<MilterChain>,
+    /// A milter asked to close the connection (421): close after the reply.
+    closing: bool,
     transaction: Transaction,
 }
 
@@ -98,11 +115,40 @@ pub async fn serve(
         sasl: None,
         exchange: None,
         starttls_pending: false,
+        auth_mechanism: None,
+        milters: None,
+        closing: false,
         transaction: Transaction::default(),
     };
+    if !listener.milters.is_empty() {
+        let settings: Vec<_> = listener
+            .milters
+            .iter()
+            .filter_map(|name| config.milters.iter().find(|m| &m.name == name).cloned())
+            .collect();
+        let info = ConnectInfo {
+            hostname: config.hostname.clone(),
+            daemon_name: listener.name.clone(),
+            daemon_addr: local_ip.map(|ip| std::net::SocketAddr::new(ip, 0)),
+            client_addr: peer,
+            client_name: None,
+            client_ptr: None,
+        };
+        let (mut chain, verdict) = MilterChain::connect(&settings, &info).await;
+        chain.set_spool_dir(config.queue.directory.clone());
+        chain.set_max_replacement_body(config.limits.max_message_size.unwrap_or(u64::MAX));
+        if let Verdict::Disconnect(reply) = &verdict {
+            info!(session = %id, "milter refused the connection");
+            let _ = stream
+                .write_all(&filter::smtp_reply(reply).to_bytes())
+                .await;
+            return;
+        }
+        connection.milters = Some(chain);
+    }
     if let Some(info) = stream.tls_info() {
         session.set_tls_active();
-        connection.tls = Some((info.version.to_string(), info.cipher.to_string()));
+        connection.tls_established(&info);
     }
     info!(session = %id, listener = %listener.name, client = %peer.map_or("local".into(), |p| p.to_string()), tls = stream.is_tls(), "connect");
     session.greet();
@@ -112,7 +158,7 @@ pub async fn serve(
             debug!(session = %id, error = %e, "closing: write failed");
             break;
         }
-        if session.is_closed() {
+        if session.is_closed() || connection.closing {
             break;
         }
         if connection.starttls_pending {
@@ -127,7 +173,7 @@ pub async fn serve(
             };
             if let Some(info) = stream.tls_info() {
                 info!(session = %id, version = info.version, cipher = info.cipher, "STARTTLS");
-                connection.tls = Some((info.version.to_string(), info.cipher.to_string()));
+                connection.tls_established(&info);
             }
             continue;
         }
@@ -176,7 +222,7 @@ pub async fn serve(
             }
         }
     }
-    connection.end();
+    connection.end().await;
     info!(session = %id, "disconnect");
 }
 
@@ -221,7 +267,13 @@ impl Connection {
                     Ok(()) => {
                         self.helo = policy::printable(&host);
                         self.esmtp = !matches!(verb, smtp::HelloVerb::Helo);
-                        None
+                        match &mut self.milters {
+                            Some(milters) => {
+                                let verdict = milters.helo(&host).await;
+                                self.milter_refusal(&verdict, "HELO")
+                            }
+                            None => None,
+                        }
                     }
                     Err(reply) => {
                         info!(session = %self.id, helo = %policy::printable(&host), result = reply.code, "HELO refused");
@@ -263,7 +315,32 @@ impl Connection {
                 flags,
                 params,
             } => {
-                let reply = self.mail(&from, flags, &params, session);
+                let mut reply = self.mail(&from, flags, &params, session);
+                let mut discard = false;
+                if reply.is_none()
+                    && let Some(milters) = &mut self.milters
+                {
+                    let sender = from
+                        .mailbox()
+                        .map(|m| format!("{}@{}", m.local_part, m.host))
+                        .unwrap_or_default();
+                    let mut args = Vec::new();
+                    if let Some(size) = params.size {
+                        args.push(format!("SIZE={size}"));
+                    }
+                    if params.body == Some(smtp::Body::EightBitMime) {
+                        args.push("BODY=8BITMIME".to_string());
+                    }
+                    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                    let macros = MailMacros {
+                        auth_type: self.auth_mechanism.clone(),
+                        auth_authen: self.client.login.clone(),
+                        ..MailMacros::default()
+                    };
+                    let verdict = milters.mail_from(&sender, &args, &macros).await;
+                    discard = verdict == Verdict::Discard;
+                    reply = self.milter_refusal(&verdict, "MAIL");
+                }
                 if reply.is_none() {
                     self.transaction = Transaction {
                         sender: from
@@ -271,6 +348,7 @@ impl Connection {
                             .map(|m| format!("{}@{}", m.local_part, m.host))
                             .unwrap_or_default(),
                         params: Some(params),
+                        discard,
                         ..Transaction::default()
                     };
                 }
@@ -281,29 +359,30 @@ impl Connection {
                 answer(session, reply)
             }
             Event::DataStart => {
-                self.data_start();
+                self.data_start().await;
                 Ok(())
             }
             Event::DataChunk(chunk) => {
-                if let Some(draft) = &mut self.transaction.draft
-                    && self.transaction.failed.is_none()
-                    && let Err(e) = block_in_place(|| draft.write(&chunk))
-                {
-                    self.transaction.failed = Some(e.to_string());
-                }
+                self.data_chunk(&chunk).await;
                 Ok(())
             }
             Event::DataEnd { size } => {
-                let reply = self.data_end(size, session);
+                let reply = self.data_end(size).await;
                 session.reply(reply)
             }
             Event::DataAborted(why) => {
                 info!(session = %self.id, from = %self.transaction.sender, reason = ?why, "message refused");
                 self.transaction = Transaction::default();
+                if let Some(milters) = &mut self.milters {
+                    milters.abort().await;
+                }
                 Ok(())
             }
             Event::Reset => {
                 self.transaction = Transaction::default();
+                if let Some(milters) = &mut self.milters {
+                    milters.abort().await;
+                }
                 Ok(())
             }
             Event::Vrfy(_) => session.accept(),
@@ -411,8 +490,8 @@ impl Connection {
             Ok(Recipient::Local(targets)) => {
                 for target in &targets {
                     match self.shared.recipients.check(target).await {
-                        Verdict::Exists => {}
-                        Verdict::Refused(reply) => {
+                        Lookup::Exists => {}
+                        Lookup::Refused(reply) => {
                             let text = reply.text.join(" ");
                             info!(session = %self.id, from = %self.transaction.sender, to = %given, target = %target, result = reply.code, "recipient refused by the mailbox server: {text}");
                             return Some(Reply::new(
@@ -421,7 +500,7 @@ impl Connection {
                                 format!("{given}: Recipient address rejected: {text}"),
                             ));
                         }
-                        Verdict::TempFail(text) => {
+                        Lookup::TempFail(text) => {
                             warn!(session = %self.id, to = %given, target = %target, "recipient check failed: {text}");
                             return Some(Reply::new(
                                 451,
@@ -440,6 +519,27 @@ impl Connection {
                 return Some(reply);
             }
         };
+        if let Some(milters) = &mut self.milters {
+            let local = targets
+                .first()
+                .and_then(|t| t.rsplit_once('@'))
+                .is_some_and(|(_, d)| self.config.policy.is_local_domain(d));
+            let route = Route {
+                mailer: if local { "lmtp" } else { "smtp" }.to_string(),
+                host: given
+                    .rsplit_once('@')
+                    .map(|(_, d)| d.trim_end_matches('>').to_string())
+                    .unwrap_or_default(),
+            };
+            let address = given
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .to_string();
+            let verdict = milters.rcpt(&address, &[], Some(&route)).await;
+            if let Some(reply) = self.milter_refusal(&verdict, "RCPT") {
+                return Some(reply);
+            }
+        }
         self.transaction.recipients.push(AcceptedRecipient {
             given,
             targets,
@@ -448,12 +548,62 @@ impl Connection {
         None
     }
 
-    fn data_start(&mut self) {
-        let transaction = &mut self.transaction;
+    /// The SMTP reply for a milter's refusal at `stage` (logged), `None` to go on.
+    fn milter_refusal(&mut self, verdict: &Verdict, stage: &str) -> Option<Reply> {
+        let reply = filter::verdict_reply(verdict)?;
+        if matches!(verdict, Verdict::Disconnect(_)) {
+            self.closing = true;
+        }
+        info!(session = %self.id, stage, result = reply.code, "refused by milter");
+        Some(reply)
+    }
+
+    fn tls_established(&mut self, info: &runtime::tls::TlsInfo) {
+        self.tls = Some((info.version.to_string(), info.cipher.to_string()));
+        if let Some(milters) = &mut self.milters {
+            milters.set_tls(&MilterTls {
+                version: info.version.to_string(),
+                cipher: info.cipher.to_string(),
+                cipher_bits: u32::from(info.cipher_bits),
+                cert_subject: None,
+                cert_issuer: None,
+            });
+        }
+    }
+
+    fn received_header(&self, queue_id: &str) -> String {
+        let single = match self.transaction.recipients.as_slice() {
+            [only] => Some(
+                only.given
+                    .trim_start_matches('<')
+                    .trim_end_matches('>')
+                    .to_string(),
+            ),
+            _ => None,
+        };
+        let trace = Trace {
+            helo: if self.helo.is_empty() {
+                "unknown"
+            } else {
+                &self.helo
+            },
+            client_ip: self.client.ip,
+            client_name: None,
+            hostname: &self.config.hostname,
+            esmtp: self.esmtp,
+            tls: self.tls.as_ref().map(|(v, c)| (v.as_str(), c.as_str())),
+            authenticated: self.client.login.is_some(),
+            queue_id,
+            single_recipient: single.as_deref(),
+        };
+        received::received_value(&trace, SystemTime::now())
+    }
+
+    async fn data_start(&mut self) {
         let message = NewMessage {
-            sender: transaction.sender.clone(),
-            params: transaction.params.clone().unwrap_or_default(),
-            recipients: transaction.recipients.clone(),
+            sender: self.transaction.sender.clone(),
+            params: self.transaction.params.clone().unwrap_or_default(),
+            recipients: self.transaction.recipients.clone(),
             origin: Origin {
                 client_ip: self.client.ip,
                 helo: self.helo.clone(),
@@ -468,58 +618,131 @@ impl Connection {
                 .to_string(),
             },
         };
-        match block_in_place(|| self.shared.spool.begin(&message)) {
-            Ok(mut draft) => {
-                let single = match transaction.recipients.as_slice() {
-                    [only] => Some(
-                        only.given
-                            .trim_start_matches('<')
-                            .trim_end_matches('>')
-                            .to_string(),
-                    ),
-                    _ => None,
-                };
-                let trace = Trace {
-                    helo: if self.helo.is_empty() {
-                        "unknown"
-                    } else {
-                        &self.helo
-                    },
-                    client_ip: self.client.ip,
-                    client_name: None,
-                    hostname: &self.config.hostname,
-                    esmtp: self.esmtp,
-                    tls: self.tls.as_ref().map(|(v, c)| (v.as_str(), c.as_str())),
-                    authenticated: self.client.login.is_some(),
-                    queue_id: draft.id(),
-                    single_recipient: single.as_deref(),
-                };
-                let header = format!(
-                    "Received: {}\r\n",
-                    received::received_value(&trace, SystemTime::now())
-                );
-                if let Err(e) = block_in_place(|| draft.write(header.as_bytes())) {
-                    transaction.failed = Some(e.to_string());
-                }
-                transaction.draft = Some(draft);
-            }
+        let mut draft = match block_in_place(|| self.shared.spool.begin(&message)) {
+            Ok(draft) => draft,
             Err(e) => {
                 warn!(session = %self.id, error = %e, "cannot queue");
-                transaction.failed = Some(e.to_string());
+                self.transaction.failed = Some(e.to_string());
+                return;
             }
+        };
+        let received = self.received_header(draft.id());
+        match &mut self.milters {
+            Some(milters) if milters.is_active() => {
+                milters.set_queue_id(draft.id());
+                match Filtered::new(&self.config.queue.directory) {
+                    Ok(mut filtered) => {
+                        let verdict = milters.data().await;
+                        if !verdict.proceeds() {
+                            filtered.refusal = Some(verdict);
+                        }
+                        self.transaction.filtered = Some(filtered);
+                        self.transaction.received = received;
+                    }
+                    Err(e) => self.transaction.failed = Some(format!("spool file: {e}")),
+                }
+            }
+            _ => {
+                let header = format!("Received: {received}\r\n");
+                if let Err(e) = block_in_place(|| draft.write(header.as_bytes())) {
+                    self.transaction.failed = Some(e.to_string());
+                }
+            }
+        }
+        self.transaction.draft = Some(draft);
+    }
+
+    async fn data_chunk(&mut self, chunk: &[u8]) {
+        let transaction = &mut self.transaction;
+        if transaction.failed.is_some() {
+            return;
+        }
+        if let (Some(filtered), Some(milters)) = (&mut transaction.filtered, &mut self.milters) {
+            if let Err(e) = filtered.push(chunk, milters).await {
+                transaction.failed = Some(e);
+            }
+        } else if let Some(draft) = &mut transaction.draft
+            && let Err(e) = block_in_place(|| draft.write(chunk))
+        {
+            transaction.failed = Some(e.to_string());
         }
     }
 
-    fn data_end(&mut self, size: u64, session: &ServerSession) -> Reply {
-        let transaction = std::mem::take(&mut self.transaction);
-        let _ = session;
-        if let Some(reason) = transaction.failed {
+    async fn data_end(&mut self, size: u64) -> Reply {
+        let mut transaction = std::mem::take(&mut self.transaction);
+        if let Some(reason) = &transaction.failed {
             warn!(session = %self.id, from = %transaction.sender, "message not queued: {reason}");
+            if let Some(milters) = &mut self.milters {
+                milters.abort().await;
+            }
+            if reason.contains("too large") {
+                return Reply::new(
+                    552,
+                    Some((5, 3, 4)),
+                    "Error: message header section too large",
+                );
+            }
             return Reply::new(451, Some((4, 3, 0)), "Error: queue file write error");
         }
-        let Some(draft) = transaction.draft else {
+        let Some(mut draft) = transaction.draft.take() else {
             return Reply::local_error();
         };
+        let mut held = None;
+        if let (Some(mut filtered), Some(milters)) =
+            (transaction.filtered.take(), self.milters.as_mut())
+        {
+            if let Err(e) = filtered.finish_headers(milters).await {
+                warn!(session = %self.id, "message not queued: {e}");
+                return Reply::new(451, Some((4, 3, 0)), "Error: queue file write error");
+            }
+            let outcome = match filtered.refusal.take() {
+                Some(verdict) => {
+                    milters.abort().await;
+                    crate::milter::EomOutcome {
+                        verdict,
+                        changes: Vec::new(),
+                        body: None,
+                        quarantine: None,
+                    }
+                }
+                None => milters.end_of_message().await,
+            };
+            match &outcome.verdict {
+                Verdict::Discard => transaction.discard = true,
+                verdict if !verdict.proceeds() => {
+                    let reply = self
+                        .milter_refusal(verdict, "end of data")
+                        .unwrap_or_else(Reply::local_error);
+                    info!(session = %self.id, from = %transaction.sender, result = reply.code, "message refused by milter");
+                    return reply;
+                }
+                _ => {}
+            }
+            let mut headers = vec![("Received".to_string(), format!(" {}", transaction.received))];
+            headers.extend(std::mem::take(&mut filtered.headers));
+            apply_header_changes_with_hidden(&mut headers, 1, outcome.header_changes());
+            apply_envelope_changes(draft.envelope_mut(), &outcome.changes);
+            if let Some(quarantine) = &outcome.quarantine {
+                draft.envelope_mut().held = true;
+                held = Some(quarantine.clone());
+            }
+            let replacement = outcome.body.map(|b| b.file);
+            let written = block_in_place(|| {
+                filtered.write_to(&headers, replacement, &mut |bytes| draft.write(bytes))
+            });
+            if let Err(e) = written {
+                warn!(session = %self.id, error = %e, "message not queued");
+                return Reply::new(451, Some((4, 3, 0)), "Error: queue file write error");
+            }
+        }
+        if transaction.discard {
+            info!(session = %self.id, from = %transaction.sender, "discarded by milter");
+            return Reply::ok_queued(draft.id());
+        }
+        if draft.envelope_mut().recipients.is_empty() {
+            info!(session = %self.id, from = %transaction.sender, "no recipients left after milters; discarded");
+            return Reply::ok_queued(draft.id());
+        }
         match block_in_place(|| self.shared.spool.commit(draft)) {
             Ok(queue_id) => {
                 let to: Vec<&str> = transaction
@@ -531,7 +754,12 @@ impl Connection {
                     session = %self.id, queue_id = %queue_id, from = %format!("<{}>", transaction.sender),
                     to = %to.join(","), size, login = ?self.client.login, "queued"
                 );
-                self.shared.scheduler.wake(&queue_id);
+                match held {
+                    Some(q) => {
+                        info!(queue_id = %queue_id, milter = %q.milter, reason = %q.reason, "held (quarantined by milter)")
+                    }
+                    None => self.shared.scheduler.wake(&queue_id),
+                }
                 Reply::ok_queued(&queue_id.to_string())
             }
             Err(e) => {
@@ -542,12 +770,49 @@ impl Connection {
     }
 
     /// The connection ended: an unfinished message is dropped (its files removed), an
-    /// unfinished AUTH abandoned.
-    fn end(&mut self) {
+    /// unfinished AUTH abandoned, the milters told.
+    async fn end(&mut self) {
         if let (Some(sasl), Some(exchange)) = (&mut self.sasl, &mut self.exchange) {
             sasl.cancel(exchange);
         }
         self.transaction = Transaction::default();
+        if let Some(milters) = &mut self.milters {
+            milters.quit().await;
+        }
+    }
+}
+
+/// Sender and recipient changes from milters, applied to the envelope to be queued.
+fn apply_envelope_changes(envelope: &mut queue::Envelope, changes: &[Modification]) {
+    for change in changes {
+        match change {
+            Modification::ChangeSender { sender, .. } => {
+                envelope.sender = sender
+                    .trim_start_matches('<')
+                    .trim_end_matches('>')
+                    .to_string();
+            }
+            Modification::AddRecipient { recipient, .. } => {
+                let address = recipient
+                    .trim_start_matches('<')
+                    .trim_end_matches('>')
+                    .to_string();
+                let template = envelope.recipients.first().cloned();
+                if let Some(mut r) = template {
+                    r.address = address;
+                    r.orcpt = None;
+                    r.notify = None;
+                    envelope.recipients.push(r);
+                }
+            }
+            Modification::DeleteRecipient(recipient) => {
+                let address = recipient.trim_start_matches('<').trim_end_matches('>');
+                envelope
+                    .recipients
+                    .retain(|r| !r.address.eq_ignore_ascii_case(address));
+            }
+            Modification::Header(_) => {}
+        }
     }
 }
 
