@@ -261,6 +261,10 @@ fn smuggling_payloads_never_split_a_message() {
             }
             let mut rest = String::new();
             let _ = s.read_to_string(&mut rest);
+            if pipelined {
+                // The message came before the 354: smtpd_forbid_unauth_pipelining.
+                assert!(rest.contains("554 5.5.0"), "{rest}");
+            }
         }
     }
     // 12 carriers for alice, whatever their fate; bob never gets the smuggled message.

@@ -82,6 +82,8 @@ struct Connection {
     milters: Option<MilterChain>,
     /// A milter asked to close the connection (421): close after the reply.
     closing: bool,
+    /// Said instead of everything queued, then the connection closes.
+    last_words: Option<Reply>,
     transaction: Transaction,
 }
 
@@ -118,6 +120,7 @@ pub async fn serve(
         auth_mechanism: None,
         milters: None,
         closing: false,
+        last_words: None,
         transaction: Transaction::default(),
     };
     if !listener.milters.is_empty() {
@@ -154,6 +157,11 @@ pub async fn serve(
     session.greet();
     let mut buffer = vec![0u8; 64 * 1024];
     loop {
+        if let Some(reply) = connection.last_words.take() {
+            let _ = session.output();
+            let _ = stream.write_all(&reply.to_bytes()).await;
+            break;
+        }
         if let Err(e) = flush(&mut stream, &mut session).await {
             debug!(session = %id, error = %e, "closing: write failed");
             break;
@@ -217,7 +225,7 @@ pub async fn serve(
         session.receive(buffer.get(..n).unwrap_or_default());
         while let Some(event) = session.next_event() {
             connection.handle(event, &mut session).await;
-            if connection.starttls_pending {
+            if connection.starttls_pending || connection.last_words.is_some() {
                 break;
             }
         }
@@ -359,6 +367,23 @@ impl Connection {
                 answer(session, reply)
             }
             Event::DataStart => {
+                // The message came before our 354 (which is not sent yet): a client that does
+                // not wait breaks RFC 2920, and that is how smuggling attempts look. Postfix's
+                // smtpd_forbid_unauth_pipelining: 554 and disconnect, for unauthenticated
+                // network clients.
+                if session.receiving_data()
+                    && session.buffered() > 0
+                    && self.client.login.is_none()
+                    && self.client.ip.is_some()
+                {
+                    info!(session = %self.id, client = ?self.client.ip, "message sent before the 354 (unauthorized pipelining); disconnecting");
+                    self.last_words = Some(Reply::new(
+                        554,
+                        Some((5, 5, 0)),
+                        "Error: SMTP protocol synchronization",
+                    ));
+                    return;
+                }
                 self.data_start().await;
                 Ok(())
             }

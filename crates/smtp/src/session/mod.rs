@@ -272,6 +272,13 @@ impl ServerSession {
         self.input.len()
     }
 
+    /// Whether a DATA body (not BDAT chunks) is being received. With [`buffered`](Self::buffered)
+    /// at [`Event::DataStart`] it tells a client that sent its message before the 354
+    /// (RFC 2920 forbids that; Postfix's `smtpd_forbid_unauth_pipelining`).
+    pub fn receiving_data(&self) -> bool {
+        matches!(self.phase, Phase::Data(_))
+    }
+
     /// The settings in force.
     pub fn settings(&self) -> &Settings {
         &self.settings
