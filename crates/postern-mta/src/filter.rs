@@ -246,7 +246,7 @@ mod tests {
                 ("X-A".to_string(), "1".to_string())
             ]
         );
-        assert_eq!(rest, 22);
+        assert_eq!(rest, 23);
         assert_eq!(header_end(b"A: b\r\n\r\nbody"), Some((6, 8, true)));
         assert_eq!(header_end(b"\r\nbody"), Some((0, 2, true)));
         assert_eq!(header_end(b"A: b\r\n"), None);
