@@ -62,6 +62,9 @@ pub struct MtaOptions {
     pub lmtp: Option<String>,
     /// Address of an auth server other than our postern-mda.
     pub auth: Option<String>,
+    /// The queue's retry backoff (default 1 s, at most 2 s); a long one means only a flush
+    /// retries.
+    pub backoff: Option<String>,
 }
 
 /// Makes a self-signed certificate for `name` with the openssl CLI.
@@ -150,14 +153,17 @@ impl MtaStack {
             .map(|m| format!("milters = {m}\n"))
             .unwrap_or_default();
         let extra_mta = options.mta.join("\n");
+        let backoff = options.backoff.clone().unwrap_or_else(|| "1s".into());
+        let max_backoff = options.backoff.clone().unwrap_or_else(|| "2s".into());
         let config = format!(
             "[daemon]\nlog_level = \"info\"\nshutdown_timeout = \"2s\"\n\n\
              [mta]\nhostname = \"mx.example.org\"\nlocal_domains = [\"example.org\"]\n\
-             mynetworks = [\"127.0.0.1/32\"]\n{extra_mta}\n\n\
+             mynetworks = [\"127.0.0.1/32\"]\nsubmit_socket = \"unix:{d}/submit.sock\"\n\
+             control_socket = \"unix:{d}/control.sock\"\n{extra_mta}\n\n\
              [tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n\n\
              [auth]\nsocket = \"{auth}\"\n\n\
              [lmtp]\ndestination = \"{lmtp}\"\n\n\
-             [queue]\ndirectory = \"{d}/queue\"\nmin_backoff = \"1s\"\nmax_backoff = \"2s\"\n\n\
+             [queue]\ndirectory = \"{d}/queue\"\nmin_backoff = \"{backoff}\"\nmax_backoff = \"{max_backoff}\"\n\n\
              [[listener]]\nname = \"smtp\"\nlisten = [\"127.0.0.1:{smtp_port}\"]\ntls = \"starttls\"\n{milters}\n\
              [[listener]]\nname = \"submission\"\nlisten = [\"127.0.0.1:{submission_port}\"]\ntls = \"starttls\"\n\
              require_tls = true\nauth = true\nrequire_auth = true\n{milters}\n\
@@ -221,5 +227,51 @@ impl MtaStack {
             self.mda.log_text()
         );
         self.messages(&folder)
+    }
+}
+
+impl MtaStack {
+    /// Runs `postern-mta --config <this stack's> <args>` (e.g. `queue list`).
+    pub fn command(&self, args: &[&str]) -> std::process::Output {
+        Command::new(crate::binaries::path("postern-mta"))
+            .arg("--config")
+            .arg(self.dir.join("mta.toml"))
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// Runs the binary under the name `sendmail` (a symlink, as packages install it), with
+    /// this stack's config, `args` and `stdin`; `user` runs it as that uid/gid (via setpriv).
+    pub fn sendmail(&self, args: &[&str], stdin: &[u8], user: Option<u32>) -> std::process::Output {
+        use std::io::Write as _;
+        let link = self.dir.join("bin").join("sendmail");
+        if !link.exists() {
+            std::fs::create_dir_all(self.dir.join("bin")).unwrap();
+            std::os::unix::fs::symlink(crate::binaries::path("postern-mta"), &link).unwrap();
+        }
+        let mut command = match user {
+            Some(uid) => {
+                let mut c = Command::new("setpriv");
+                c.arg(format!("--reuid={uid}"))
+                    .arg(format!("--regid={uid}"))
+                    .arg("--clear-groups")
+                    .arg(&link);
+                c
+            }
+            None => Command::new(&link),
+        };
+        let mut child = command
+            .arg("-C")
+            .arg(self.dir.join("mta.toml"))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // A sendmail that exits early (refused input) closes the pipe: not an error here.
+        let _ = child.stdin.take().unwrap().write_all(stdin);
+        child.wait_with_output().unwrap()
     }
 }

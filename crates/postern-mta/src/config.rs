@@ -57,6 +57,7 @@ pub struct RawMta {
     pub non_smtpd_milters: Option<Vec<String>>,
     pub submit_socket: Option<String>,
     pub control_socket: Option<String>,
+    pub origin_domain: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -138,6 +139,8 @@ pub struct ListenerSettings {
     pub milters: Vec<String>,
     /// Authenticated senders may use only their own addresses.
     pub sender_login_check: bool,
+    /// The local submission socket (the sendmail command), not a network listener.
+    pub local_submission: bool,
 }
 
 /// What to do with mail when a milter cannot be reached or misbehaves.
@@ -206,6 +209,27 @@ pub struct Config {
     /// Local submissions (the sendmail command) and queue control.
     pub submit_socket: SocketSettings,
     pub control_socket: SocketSettings,
+    /// The domain sendmail adds to bare names (`root`), like Postfix's `myorigin`.
+    pub origin_domain: String,
+}
+
+impl Config {
+    /// The policy of the local submission socket: no TLS or AUTH (the kernel tells who the
+    /// user is), relaying allowed as for any local process, `non_smtpd_milters`.
+    pub fn submit_listener(&self) -> ListenerSettings {
+        ListenerSettings {
+            name: "sendmail".into(),
+            listen: self.submit_socket.listen.clone(),
+            tls: TlsMode::None,
+            require_tls: false,
+            auth: false,
+            require_auth: false,
+            strict_helo: false,
+            milters: self.non_smtpd_milters.clone(),
+            sender_login_check: false,
+            local_submission: true,
+        }
+    }
 }
 
 impl Config {
@@ -487,6 +511,16 @@ impl Config {
             &[],
             &mut errors,
         );
+        let origin_domain = match mta.origin_domain {
+            Some(domain) => {
+                let domain = domain.trim().trim_end_matches('.').to_lowercase();
+                if smtp::Host::parse(&domain, true).is_err() || domain.starts_with('[') {
+                    errors.push("mta.origin_domain", format!("{domain:?} is not a domain"));
+                }
+                domain
+            }
+            None => local_domains.first().cloned().unwrap_or_default(),
+        };
         let policy = Policy {
             local_domains,
             mynetworks,
@@ -509,6 +543,7 @@ impl Config {
             non_smtpd_milters,
             submit_socket,
             control_socket,
+            origin_domain,
         })
     }
 }
@@ -580,6 +615,7 @@ fn validate_listener(
         strict_helo: raw.strict_helo.unwrap_or(!require_auth),
         milters: raw.milters.unwrap_or_else(|| default_milters.to_vec()),
         sender_login_check: raw.sender_login_check.unwrap_or(true),
+        local_submission: false,
     }
 }
 

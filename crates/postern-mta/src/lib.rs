@@ -4,15 +4,18 @@
 
 pub mod aliases;
 pub mod config;
+pub mod control;
 pub mod delivery;
 pub mod filter;
 pub mod milter;
 pub mod policy;
+pub mod queue_view;
 pub mod received;
 pub mod recipients;
 pub mod sasl;
 pub mod scheduler;
 pub mod sender_login;
+pub mod sendmail;
 pub mod server;
 pub mod session;
 pub mod spool;

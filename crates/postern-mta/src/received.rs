@@ -25,6 +25,8 @@ pub struct Trace<'a> {
     pub queue_id: &'a str,
     /// Named only when the message has exactly one recipient (as Postfix does).
     pub single_recipient: Option<&'a str>,
+    /// The submitting user's uid, for local submissions (the sendmail command).
+    pub local_uid: Option<u32>,
 }
 
 /// The RFC 3848 `with` keyword.
@@ -41,6 +43,19 @@ pub fn protocol(esmtp: bool, tls: bool, authenticated: bool) -> &'static str {
 /// The header's value (after `Received: `), folded, CRLF-free at the end.
 pub fn received_value(trace: &Trace<'_>, now: SystemTime) -> String {
     let mut out = String::new();
+    if let (None, Some(uid)) = (trace.client_ip, trace.local_uid) {
+        // Postfix's form for mail from its sendmail command: no "from" part.
+        let _ = write!(
+            out,
+            "by {} (Postern, from userid {uid})\r\n\tid {}",
+            trace.hostname, trace.queue_id
+        );
+        if let Some(rcpt) = trace.single_recipient {
+            let _ = write!(out, "\r\n\tfor <{rcpt}>");
+        }
+        let _ = write!(out, "; {}", rfc5322_date(now));
+        return out;
+    }
     match trace.client_ip {
         Some(ip) => {
             let _ = write!(
@@ -142,6 +157,7 @@ mod tests {
             authenticated: true,
             queue_id: "4ABC",
             single_recipient: Some("a@example.org"),
+            local_uid: None,
         };
         let t = UNIX_EPOCH + Duration::from_secs(1_795_341_600);
         assert_eq!(
@@ -150,6 +166,16 @@ mod tests {
              (using TLSv1.3 with cipher TLS13_AES_256_GCM_SHA384)\r\n\t\
              by mx.example.org (Postern) with ESMTPSA id 4ABC\r\n\t\
              for <a@example.org>; Sun, 22 Nov 2026 10:00:00 +0000 (UTC)"
+        );
+        let local = Trace {
+            client_ip: None,
+            local_uid: Some(0),
+            single_recipient: None,
+            ..trace
+        };
+        assert_eq!(
+            received_value(&local, t),
+            "by mx.example.org (Postern, from userid 0)\r\n\tid 4ABC; Sun, 22 Nov 2026 10:00:00 +0000 (UTC)"
         );
         assert_eq!(protocol(false, true, true), "SMTP");
         assert_eq!(protocol(true, false, false), "ESMTP");

@@ -67,7 +67,7 @@ impl Scheduler {
         self.notify.notify_one();
     }
 
-    fn schedule(&self, id: QueueId, at: Timestamp) {
+    pub(crate) fn schedule(&self, id: QueueId, at: Timestamp) {
         if let Ok(mut due) = self.due.lock() {
             due.retain(|(_, other)| *other != id);
             due.insert((at, id));
@@ -81,9 +81,21 @@ impl Scheduler {
         }
     }
 
-    /// Whether a delivery of `id` runs now (the control socket waits for it to end).
+    /// Whether a delivery of `id` (or an operator's change to it) runs now.
     pub fn is_active(&self, id: &QueueId) -> bool {
         self.active.lock().is_ok_and(|a| a.contains(id))
+    }
+
+    /// Takes `id` for exclusive work (a delivery pass, or `queue hold|delete`); `false` if
+    /// someone has it. Every claim is ended with [`unclaim`](Self::unclaim).
+    pub fn try_claim(&self, id: QueueId) -> bool {
+        self.active.lock().is_ok_and(|mut a| a.insert(id))
+    }
+
+    pub fn unclaim(&self, id: &QueueId) {
+        if let Ok(mut active) = self.active.lock() {
+            active.remove(id);
+        }
     }
 
     /// The messages due at `now`, taken off the schedule, and when the next one is due.
@@ -132,15 +144,15 @@ pub async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
             let Ok(permit) = scheduler.slots.clone().acquire_owned().await else {
                 return;
             };
-            if let Ok(mut active) = scheduler.active.lock() {
-                active.insert(id);
+            if !scheduler.try_claim(id) {
+                // The operator is changing it: look again shortly.
+                scheduler.schedule(id, Timestamp::now().saturating_add(Duration::from_secs(1)));
+                continue;
             }
             let shared = shared.clone();
             tokio::spawn(async move {
                 let next = deliver_message(&shared, id).await;
-                if let Ok(mut active) = shared.scheduler.active.lock() {
-                    active.remove(&id);
-                }
+                shared.scheduler.unclaim(&id);
                 if let Some(at) = next {
                     shared.scheduler.schedule(id, at);
                     shared.scheduler.notify.notify_one();

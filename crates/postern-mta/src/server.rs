@@ -69,10 +69,13 @@ impl Shared {
     }
 }
 
-/// The listening sockets, by listener (index into `config.listeners`).
+/// The listening sockets: SMTP by listener (index into `config.listeners`), the local
+/// submission socket (sendmail) and the queue control socket.
 #[derive(Debug)]
 pub struct Listeners {
     pub smtp: Vec<(usize, Listener)>,
+    pub submit: Vec<Listener>,
+    pub control: Vec<Listener>,
 }
 
 /// Serves until SIGTERM/SIGINT, then drains.
@@ -112,6 +115,22 @@ pub async fn run(
         let shared = shared.clone();
         acceptor.spawn(listener, &lifecycle, move |accepted| {
             accept(accepted, settings.clone(), shared.clone())
+        });
+    }
+    let submit_settings = Arc::new(shared.config.load().submit_listener());
+    for listener in listeners.submit {
+        let (shared, settings) = (shared.clone(), submit_settings.clone());
+        acceptor.spawn(listener, &lifecycle, move |accepted| {
+            accept(accepted, settings.clone(), shared.clone())
+        });
+    }
+    for listener in listeners.control {
+        let shared = shared.clone();
+        acceptor.spawn(listener, &lifecycle, move |accepted| {
+            let shared = shared.clone();
+            async move {
+                crate::control::serve(accepted.stream, &shared.spool, &shared.scheduler).await;
+            }
         });
     }
     let delivery = tokio::spawn(crate::scheduler::run(
@@ -160,6 +179,18 @@ async fn accept(accepted: Accepted, listener: Arc<ListenerSettings>, shared: Arc
         runtime::listen::Stream::Tcp(tcp) => tcp.local_addr().ok().map(|a| a.ip()),
         runtime::listen::Stream::Unix(_) => None,
     };
+    let local_user = match &stream {
+        runtime::listen::Stream::Unix(unix) if listener.local_submission => {
+            match unix.peer_cred() {
+                Ok(cred) => Some(local_user(cred.uid())),
+                Err(e) => {
+                    warn!(session = %id, error = %e, "local submission: cannot tell who connected");
+                    return;
+                }
+            }
+        }
+        _ => None,
+    };
     let limit = shared.config.load().limits.max_connections_per_ip;
     let _slot = match peer_addr {
         Some(addr) => match shared.take_ip_slot(addr.ip(), limit) {
@@ -192,5 +223,16 @@ async fn accept(accepted: Accepted, listener: Arc<ListenerSettings>, shared: Arc
         }
         _ => MaybeTls::from(stream),
     };
-    session::serve(stream, peer_addr, local_ip, id, listener, shared, shutdown).await;
+    session::serve(
+        stream, peer_addr, local_ip, local_user, id, listener, shared, shutdown,
+    )
+    .await;
+}
+
+fn local_user(uid: u32) -> session::LocalUser {
+    let name = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+        .ok()
+        .flatten()
+        .map(|u| u.name);
+    session::LocalUser { uid, name }
 }

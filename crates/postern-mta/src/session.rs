@@ -43,6 +43,23 @@ pub struct AcceptedRecipient {
     pub params: smtp::RcptParams,
 }
 
+/// Who submitted over the local socket, as the kernel reports it (SO_PEERCRED).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalUser {
+    pub uid: u32,
+    /// The uid's login name, if it has one.
+    pub name: Option<String>,
+}
+
+impl std::fmt::Display for LocalUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.name {
+            Some(name) => write!(f, "uid={} ({name})", self.uid),
+            None => write!(f, "uid={}", self.uid),
+        }
+    }
+}
+
 /// The transaction between MAIL and the end of data.
 #[derive(Debug, Default)]
 struct Transaction {
@@ -69,6 +86,8 @@ struct Connection {
     client: Client,
     client_port: Option<u16>,
     local_ip: Option<IpAddr>,
+    /// For the local submission socket: who is submitting.
+    local_user: Option<LocalUser>,
     helo: String,
     esmtp: bool,
     tls: Option<(String, String)>,
@@ -89,10 +108,12 @@ struct Connection {
 
 /// Serves one connection until QUIT, an error, a timeout, or shutdown (421 between
 /// transactions).
+#[allow(clippy::too_many_arguments)]
 pub async fn serve(
     mut stream: MaybeTls,
     peer: Option<std::net::SocketAddr>,
     local_ip: Option<IpAddr>,
+    local_user: Option<LocalUser>,
     id: SessionId,
     listener: Arc<ListenerSettings>,
     shared: Arc<Shared>,
@@ -111,6 +132,7 @@ pub async fn serve(
         },
         client_port: peer.map(|p| p.port()),
         local_ip,
+        local_user: local_user.clone(),
         helo: String::new(),
         esmtp: false,
         tls: None,
@@ -153,7 +175,12 @@ pub async fn serve(
         session.set_tls_active();
         connection.tls_established(&info);
     }
-    info!(session = %id, listener = %listener.name, client = %peer.map_or("local".into(), |p| p.to_string()), tls = stream.is_tls(), "connect");
+    let client = match (&peer, &local_user) {
+        (Some(p), _) => p.to_string(),
+        (None, Some(user)) => user.to_string(),
+        (None, None) => "local".into(),
+    };
+    info!(session = %id, listener = %listener.name, client = %client, tls = stream.is_tls(), "connect");
     session.greet();
     let mut buffer = vec![0u8; 64 * 1024];
     loop {
@@ -252,7 +279,9 @@ fn smtp_settings(
     }
     // AUTH only under TLS (Postfix's smtpd_tls_auth_only), always.
     settings.auth_requires_tls = true;
-    if config.limits.reject_bare_line_ends {
+    // The sendmail command already turned LF into CRLF; a lone CR it passes is content, as
+    // with Postfix's sendmail. Smuggling needs a network client.
+    if config.limits.reject_bare_line_ends && !listener.local_submission {
         settings.bare_line_ends_in_data = smtp::BareLineEndsInData::Reject;
     }
     settings
@@ -620,6 +649,7 @@ impl Connection {
             authenticated: self.client.login.is_some(),
             queue_id,
             single_recipient: single.as_deref(),
+            local_uid: self.local_user.as_ref().map(|u| u.uid),
         };
         received::received_value(&trace, SystemTime::now())
     }

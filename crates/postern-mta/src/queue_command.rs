@@ -1,0 +1,147 @@
+//! `postern-mta queue ...` (and `mailq`): asks the running daemon over its control socket;
+//! with the daemon stopped, works on the queue directory itself.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Subcommand;
+use postern_mta::config::Config;
+use postern_mta::control::{self, Done, Request};
+use postern_mta::spool::Spool;
+use runtime::listen::ListenAddress;
+
+#[derive(Debug, Subcommand)]
+pub enum QueueCommand {
+    /// List queued messages like `mailq`: `*` being delivered, `!` held, with the reason
+    /// each deferred recipient is waiting.
+    List,
+    /// Show one message: envelope, every recipient's state and last reply, header section.
+    Show { id: String },
+    /// Deliver now, deferred recipients included (like `postqueue -f`, or `-i ID`).
+    Flush { ids: Vec<String> },
+    /// Remove messages without bouncing them (like `postsuper -d`); `ALL` for every one.
+    Delete {
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+    /// Keep messages from delivery until released (like `postsuper -h`); `ALL` works.
+    Hold {
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+    /// Let held messages be delivered again (like `postsuper -H`); `ALL` works.
+    Release {
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+}
+
+impl QueueCommand {
+    fn request_line(&self) -> String {
+        let join = |verb: &str, ids: &[String]| {
+            std::iter::once(verb.to_string())
+                .chain(ids.iter().cloned())
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        match self {
+            QueueCommand::List => "LIST".into(),
+            QueueCommand::Show { id } => format!("SHOW {id}"),
+            QueueCommand::Flush { ids } => join("FLUSH", ids),
+            QueueCommand::Delete { ids } => join("DELETE", ids),
+            QueueCommand::Hold { ids } => join("HOLD", ids),
+            QueueCommand::Release { ids } => join("RELEASE", ids),
+        }
+    }
+}
+
+/// Exit codes as in sysexits.h, which scripts around Postfix's tools expect.
+const EX_USAGE: u8 = 64;
+const EX_UNAVAILABLE: u8 = 69;
+const EX_TEMPFAIL: u8 = 75;
+
+pub fn run(config: &Config, command: &QueueCommand) -> ExitCode {
+    let request = match Request::parse(&command.request_line()) {
+        Ok(request) => request,
+        Err(e) => {
+            eprintln!("postern-mta queue: {e}");
+            return ExitCode::from(EX_USAGE);
+        }
+    };
+    let socket = config.control_socket.listen.first().and_then(|a| match a {
+        ListenAddress::Unix(path) => Some(path.clone()),
+        ListenAddress::Tcp(_) => None,
+    });
+    let answer = match socket.as_deref().map(UnixStream::connect) {
+        Some(Ok(stream)) => ask(stream, &request),
+        Some(Err(e))
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+            ) =>
+        {
+            offline(config, &request)
+        }
+        Some(Err(e)) => Err(format!(
+            "control socket {}: {e}",
+            socket
+                .as_deref()
+                .unwrap_or(std::path::Path::new("?"))
+                .display()
+        )),
+        None => offline(config, &request),
+    };
+    match answer {
+        Ok(done) => {
+            print!("{}", done.text);
+            if !matches!(request, Request::List | Request::Show(_)) {
+                eprintln!("postern-mta queue: {}", done.summary);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("postern-mta queue: {e}");
+            ExitCode::from(if e.contains("try again") {
+                EX_TEMPFAIL
+            } else {
+                EX_UNAVAILABLE
+            })
+        }
+    }
+}
+
+/// Through the running daemon.
+fn ask(mut stream: UnixStream, request: &Request) -> Result<Done, String> {
+    let timeout = Some(Duration::from_secs(120));
+    let _ = stream.set_read_timeout(timeout);
+    let _ = stream.set_write_timeout(timeout);
+    stream
+        .write_all(format!("{}\n", request.to_line()).as_bytes())
+        .map_err(|e| format!("control socket: {e}"))?;
+    let mut answer = String::new();
+    stream
+        .read_to_string(&mut answer)
+        .map_err(|e| format!("control socket: {e}"))?;
+    let (status, text) = answer.split_once('\n').unwrap_or((&answer, ""));
+    match status.split_once(' ') {
+        Some(("OK", summary)) => Ok(Done {
+            summary: summary.to_string(),
+            text: text.to_string(),
+        }),
+        Some(("ERR", reason)) => Err(reason.to_string()),
+        _ => Err(format!("unexpected answer {status:?}")),
+    }
+}
+
+/// With the daemon stopped: open the queue (its lock says whether a daemon has it after all).
+fn offline(config: &Config, request: &Request) -> Result<Done, String> {
+    let (spool, _) = Spool::open(&config.queue.directory).map_err(|e| {
+        format!(
+            "queue {}: {e} (is postern-mta running without its control socket?)",
+            config.queue.directory.display()
+        )
+    })?;
+    control::execute(request, &spool, None)
+}

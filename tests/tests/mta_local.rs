@@ -1,0 +1,198 @@
+//! Local mail and queue control: the `sendmail` entry point as cron, mailx and scripts use
+//! it (LF line ends, `-t`, bare names, `-bs`), the daemon telling which uid submitted, and
+//! `postern-mta queue list|show|hold|release|flush|delete` with the daemon running and
+//! stopped. Runs postern-mta in front of postern-mda; needs root for `setpriv` (`tests/run`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Duration;
+
+use postern_tests::mta_stack::{MtaOptions, MtaStack};
+use postern_tests::wait_until;
+use postern_tests::workdir::WorkDir;
+
+fn stack(work: &WorkDir) -> MtaStack {
+    let aliases = work.path().join("aliases");
+    std::fs::write(&aliases, "root: alice\npostmaster: root\n").unwrap();
+    MtaStack::start(
+        work.path(),
+        &MtaOptions {
+            mta: vec![format!("aliases = \"{}\"", aliases.display())],
+            // Deferred mail is retried only when flushed.
+            backoff: Some("1h".into()),
+            ..MtaOptions::default()
+        },
+    )
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn sendmail_takes_cron_style_mail_and_names_the_submitting_uid() {
+    let work = WorkDir::new("mta-sendmail");
+    let stack = stack(&work);
+
+    // What cron writes: LF line ends, a bare local name, no From/Date/Message-ID, and a
+    // line holding one dot that -i keeps.
+    let cron = b"To: root\nBcc: bob\nSubject: Cron <root@host> run-parts /etc/cron.daily\n\nline one\n.\nline three\n";
+    let out = stack.sendmail(&["-t", "-i", "-F", "Cron Daemon"], cron, None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let alice = stack.wait_for("alice@example.org", 1);
+    let mail = &alice[0];
+    assert!(mail.contains("(Postern, from userid 0)"), "{mail}");
+    assert!(
+        mail.contains("From: Cron Daemon <root@example.org>\n"),
+        "{mail}"
+    );
+    assert!(mail.contains("\nDate: "), "{mail}");
+    assert!(mail.contains("\nMessage-ID: <"), "{mail}");
+    assert!(!mail.contains("Bcc:"), "Bcc must not be delivered: {mail}");
+    assert!(mail.ends_with("\n\nline one\n.\nline three\n"), "{mail}");
+    // Bcc'd bob got it too.
+    let bob = stack.wait_for("bob@example.org", 1);
+    assert!(!bob[0].contains("Bcc:"));
+    assert!(stack.mta.log_text().contains("uid=0 (root)"));
+
+    // Without -i a lone dot ends the message (mailx and old scripts rely on it); an
+    // ordinary user submits as themselves; a full From header is kept.
+    let out = stack.sendmail(
+        &["alice@example.org"],
+        b"From: Nobody <nobody@example.org>\nSubject: dot\n\nbefore\n.\nafter\n",
+        Some(65534),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let alice = stack.wait_for("alice@example.org", 2);
+    let dot = alice
+        .iter()
+        .find(|m| m.contains("Subject: dot"))
+        .expect("second message");
+    assert!(dot.contains("(Postern, from userid 65534)"), "{dot}");
+    assert!(dot.contains("Return-Path: <nobody@example.org>"), "{dot}");
+    assert!(dot.ends_with("\n\nbefore\n"), "{dot}");
+
+    // An unknown local recipient is refused at once: a nonzero exit and the reason.
+    let out = stack.sendmail(&["nosuchuser"], b"Subject: x\n\nx\n", None);
+    assert_eq!(out.status.code(), Some(67), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("550 5.1.1"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = stack.sendmail(&["-t"], b"Subject: nobody to send to\n\nx\n", None);
+    assert_eq!(out.status.code(), Some(64));
+
+    // -bs: SMTP on standard input and output, as some MUAs use it.
+    let session = b"EHLO localhost\r\nMAIL FROM:<root@example.org>\r\nRCPT TO:<bob@example.org>\r\nDATA\r\nSubject: over -bs\r\n\r\nhello\r\n.\r\nQUIT\r\n";
+    let out = stack.sendmail(&["-bs"], session, None);
+    let transcript = text(&out.stdout);
+    assert!(
+        transcript.contains("250 2.0.0 Ok: queued as"),
+        "{transcript}"
+    );
+    assert!(transcript.contains("221"), "{transcript}");
+    let bob = stack.wait_for("bob@example.org", 2);
+    assert!(bob.iter().any(|m| m.contains("Subject: over -bs")));
+}
+
+#[test]
+fn sendmail_fails_with_tempfail_when_the_daemon_is_down() {
+    let work = WorkDir::new("mta-sendmail-down");
+    let mut stack = stack(&work);
+    stack.mta.child.kill().unwrap();
+    stack.mta.child.wait().unwrap();
+    let out = stack.sendmail(&["alice@example.org"], b"Subject: x\n\nx\n", None);
+    assert_eq!(out.status.code(), Some(75), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("not sent"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn queue_list_show_hold_release_flush_delete() {
+    let work = WorkDir::new("mta-queue");
+    let mut stack = stack(&work);
+    // Mail for a remote domain waits in the queue (outbound delivery comes later).
+    let out = stack.sendmail(
+        &[
+            "-f",
+            "alice@example.org",
+            "far@remote.test",
+            "near@remote.test",
+        ],
+        b"Subject: waiting\n\nx\n",
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let listed = || text(&stack.command(&["queue", "list"]).stdout);
+    assert!(
+        wait_until(Duration::from_secs(10), || listed().contains("(451 4.4.0")),
+        "{}",
+        listed()
+    );
+    let list = listed();
+    assert!(list.starts_with("-Queue ID-"), "{list}");
+    assert!(list.contains("far@remote.test") && list.contains("near@remote.test"));
+    assert!(list.ends_with("-- 1 Kbytes in 1 Request.\n"), "{list}");
+    let id = list.lines().nth(1).unwrap()[..16].to_string();
+
+    let show = text(&stack.command(&["queue", "show", &id]).stdout);
+    assert!(show.contains("sender:    <alice@example.org>"), "{show}");
+    assert!(
+        show.contains("<far@remote.test> pending, 1 attempts"),
+        "{show}"
+    );
+    assert!(show.contains("Subject: waiting"), "{show}");
+
+    let out = stack.command(&["queue", "hold", &id]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("1 messages held"));
+    assert!(listed().contains(&format!("{id}!")), "{}", listed());
+    assert!(text(&stack.command(&["queue", "show", &id]).stdout).contains("(held)"));
+    // A flush leaves held mail alone; release puts it back.
+    assert!(stack.command(&["queue", "flush"]).status.success());
+    assert!(listed().contains(&format!("{id}!")));
+    assert!(stack.command(&["queue", "release", &id]).status.success());
+    assert!(!listed().contains(&format!("{id}!")), "{}", listed());
+    // Flush tries deferred recipients now: a second attempt is recorded.
+    assert!(stack.command(&["queue", "flush", &id]).status.success());
+    assert!(
+        wait_until(Duration::from_secs(10), || text(
+            &stack.command(&["queue", "show", &id]).stdout
+        )
+        .contains("pending, 2 attempts")),
+        "{}",
+        text(&stack.command(&["queue", "show", &id]).stdout)
+    );
+
+    // Bad requests say why, with sysexits codes.
+    let out = stack.command(&["queue", "show", "nonsense"]);
+    assert_eq!(out.status.code(), Some(64));
+    assert!(text(&out.stderr).contains("not a queue id"));
+    let out = stack.command(&["queue", "delete", "0000000000000000"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("not queued"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // The daemon stopped: the command reads and changes the queue directory itself, and
+    // the daemon finds the change when it starts again.
+    stack.mta.child.kill().unwrap();
+    stack.mta.child.wait().unwrap();
+    let out = stack.command(&["queue", "list"]);
+    assert!(text(&out.stdout).contains(&id), "{}", text(&out.stderr));
+    let out = stack.command(&["queue", "delete", "ALL"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("1 messages deleted"));
+    assert_eq!(
+        text(&stack.command(&["queue", "list"]).stdout),
+        "Mail queue is empty\n"
+    );
+    // mailq's spelling, through sendmail -bp.
+    let out = stack.sendmail(&["-bp"], b"", None);
+    assert_eq!(text(&out.stdout), "Mail queue is empty\n");
+}
