@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod auth_stub;
+pub mod bench;
 pub mod binaries;
 pub mod corpus;
 pub mod dkim_daemon;

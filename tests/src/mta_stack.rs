@@ -62,6 +62,8 @@ pub struct MtaOptions {
     pub lmtp: Option<String>,
     /// Address of an auth server other than our postern-mda.
     pub auth: Option<String>,
+    /// Lines added to the port-25-like `smtp` listener.
+    pub smtp_listener: Vec<String>,
     /// The queue's retry backoff (default 1 s, at most 2 s); a long one means only a flush
     /// retries.
     pub backoff: Option<String>,
@@ -153,6 +155,11 @@ impl MtaStack {
             .map(|m| format!("milters = {m}\n"))
             .unwrap_or_default();
         let extra_mta = options.mta.join("\n");
+        let smtp_extra: String = options
+            .smtp_listener
+            .iter()
+            .map(|l| format!("{l}\n"))
+            .collect();
         let backoff = options.backoff.clone().unwrap_or_else(|| "1s".into());
         let max_backoff = options.backoff.clone().unwrap_or_else(|| "2s".into());
         let config = format!(
@@ -164,7 +171,7 @@ impl MtaStack {
              [auth]\nsocket = \"{auth}\"\n\n\
              [lmtp]\ndestination = \"{lmtp}\"\n\n\
              [queue]\ndirectory = \"{d}/queue\"\nmin_backoff = \"{backoff}\"\nmax_backoff = \"{max_backoff}\"\n\n\
-             [[listener]]\nname = \"smtp\"\nlisten = [\"127.0.0.1:{smtp_port}\"]\ntls = \"starttls\"\n{milters}\n\
+             [[listener]]\nname = \"smtp\"\nlisten = [\"127.0.0.1:{smtp_port}\"]\ntls = \"starttls\"\n{milters}{smtp_extra}\n\
              [[listener]]\nname = \"submission\"\nlisten = [\"127.0.0.1:{submission_port}\"]\ntls = \"starttls\"\n\
              require_tls = true\nauth = true\nrequire_auth = true\n{milters}\n\
              [[listener]]\nname = \"submissions\"\nlisten = [\"127.0.0.1:{submissions_port}\"]\ntls = \"implicit\"\n\
@@ -273,5 +280,30 @@ impl MtaStack {
         // A sendmail that exits early (refused input) closes the pipe: not an error here.
         let _ = child.stdin.take().unwrap().write_all(stdin);
         child.wait_with_output().unwrap()
+    }
+}
+
+impl MtaStack {
+    /// Kills postern-mta with SIGKILL (no chance to clean up) and waits for it.
+    pub fn kill_mta(&mut self) {
+        let _ = self.mta.child.kill();
+        let _ = self.mta.child.wait();
+    }
+
+    /// Starts postern-mta again with the same configuration, logging to `log_name` in the
+    /// stack's directory (earlier logs are kept).
+    pub fn restart_mta(&mut self, log_name: &str) {
+        self.kill_mta();
+        self.mta = start(
+            "postern-mta",
+            &self.dir.join("mta.toml"),
+            self.dir.join(log_name),
+            |log| log.contains("postern-mta ready"),
+        );
+    }
+
+    /// Whether the queue is empty, asked through the control socket.
+    pub fn queue_is_empty(&self) -> bool {
+        String::from_utf8_lossy(&self.command(&["queue", "list"]).stdout) == "Mail queue is empty\n"
     }
 }

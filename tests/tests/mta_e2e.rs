@@ -448,3 +448,122 @@ fn opendkim_as_milter_and_dovecot_as_lmtp_and_auth() {
         dovecot.log()
     );
 }
+
+/// Addresses from TEST-NET-2 on the loopback interface for the test's lifetime: the
+/// resolver answers for 127.0.0.0/8 itself (RFC 6761), so reverse DNS needs other addresses.
+struct TestAddresses(Vec<&'static str>);
+
+impl TestAddresses {
+    fn add(addresses: &[&'static str]) -> TestAddresses {
+        for a in addresses {
+            let out = Command::new("ip")
+                .args(["addr", "add", &format!("{a}/32"), "dev", "lo"])
+                .output()
+                .expect("ip (iproute2)");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                out.status.success() || err.contains("File exists"),
+                "ip addr add {a}: {err}"
+            );
+        }
+        TestAddresses(addresses.to_vec())
+    }
+}
+
+impl Drop for TestAddresses {
+    fn drop(&mut self) {
+        for a in &self.0 {
+            let _ = Command::new("ip")
+                .args(["addr", "del", &format!("{a}/32"), "dev", "lo"])
+                .output();
+        }
+    }
+}
+
+/// Reverse DNS on the MX: a client whose PTR name resolves back to it is named in the
+/// Received header; one without a PTR, or with a PTR that does not resolve back, is refused
+/// with 550 5.7.25 (450 when DNS does not answer); our own network is exempt. DNS is a
+/// stub on loopback; the clients use TEST-NET-2 addresses added to `lo`.
+#[test]
+fn mx_checks_client_reverse_dns() {
+    use postern_tests::dns_stub::{self, Rr};
+    let _addresses = TestAddresses::add(&[
+        "198.51.100.2",
+        "198.51.100.3",
+        "198.51.100.4",
+        "198.51.100.5",
+    ]);
+    let zone = vec![
+        (
+            "2.100.51.198.in-addr.arpa".to_string(),
+            Rr::Ptr("mail.outside.test".into()),
+        ),
+        (
+            "mail.outside.test".to_string(),
+            Rr::A("198.51.100.2".parse().unwrap()),
+        ),
+        (
+            "3.100.51.198.in-addr.arpa".to_string(),
+            Rr::Ptr("liar.outside.test".into()),
+        ),
+        (
+            "liar.outside.test".to_string(),
+            Rr::A("198.51.100.9".parse().unwrap()),
+        ),
+        ("5.100.51.198.in-addr.arpa".to_string(), Rr::Silent),
+    ];
+    let port = dns_stub::start_zone(zone);
+    let work = WorkDir::new("mta-rdns");
+    let stack = MtaStack::start(
+        work.path(),
+        &MtaOptions {
+            smtp_listener: vec!["reject_unknown_client_hostname = true".into()],
+            tables: format!("[dns]\nnameservers = [\"127.0.0.1:{port}\"]\ntimeout = \"300ms\"\n"),
+            ..MtaOptions::default()
+        },
+    );
+    let send = |source: &str, subject: &str| {
+        let mut s = connect(stack.smtp_port, Some(source.parse().unwrap())).unwrap();
+        exchange(&mut s, "", 1);
+        exchange(&mut s, "EHLO client.outside.test\r\n", 1);
+        let mail = exchange(&mut s, "MAIL FROM:<someone@outside.test>\r\n", 1);
+        if !mail.starts_with("250") {
+            return mail;
+        }
+        exchange(&mut s, "RCPT TO:<alice@example.org>\r\n", 1);
+        exchange(&mut s, "DATA\r\n", 1);
+        exchange(&mut s, &format!("Subject: {subject}\r\n\r\nhi\r\n.\r\n"), 1)
+    };
+    let verified = send("198.51.100.2", "verified");
+    assert!(verified.starts_with("250 "), "{verified}");
+    let mail = stack.wait_for("alice@example.org", 1);
+    assert!(
+        mail[0].contains("from client.outside.test (mail.outside.test [198.51.100.2])"),
+        "{}",
+        mail[0]
+    );
+    let liar = send("198.51.100.3", "liar");
+    assert!(
+        liar.starts_with("550 5.7.25 Client host rejected: cannot find your hostname"),
+        "{liar}"
+    );
+    let nameless = send("198.51.100.4", "nameless");
+    assert!(
+        nameless.starts_with(
+            "550 5.7.25 Client host rejected: cannot find your reverse hostname, [198.51.100.4]"
+        ),
+        "{nameless}"
+    );
+    let broken = send("198.51.100.5", "dns down");
+    assert!(broken.starts_with("450 4.7.25"), "{broken}");
+    // Loopback is not looked up, and mynetworks (127.0.0.1 here) is not held to it anyway.
+    let own = send("127.0.0.1", "own network");
+    assert!(own.starts_with("250 "), "{own}");
+    stack.wait_for("alice@example.org", 2);
+    let log = stack.mta.log_text();
+    assert!(log.contains("name=mail.outside.test"), "{log}");
+    assert!(
+        log.contains("PTR liar.outside.test does not match"),
+        "{log}"
+    );
+}

@@ -2,6 +2,7 @@
 //! [`Config`], built in one pass that reports every problem with its key.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -12,6 +13,7 @@ use runtime::tls::{RawTls, TlsSettings};
 use serde::Deserialize;
 
 use crate::aliases::Aliases;
+use crate::client_dns::NameChecks;
 use crate::policy::Policy;
 use crate::sender_login::SenderLogins;
 
@@ -34,6 +36,17 @@ pub struct RawConfig {
     pub listener: Vec<RawListener>,
     #[serde(default)]
     pub milter: BTreeMap<String, RawMilter>,
+    #[serde(default)]
+    pub dns: RawDns,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawDns {
+    pub nameservers: Option<Vec<String>>,
+    pub timeout: Option<String>,
+    pub reverse_lookup: Option<bool>,
+    pub reverse_lookup_skip: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -98,6 +111,8 @@ pub struct RawListener {
     pub strict_helo: Option<bool>,
     pub milters: Option<Vec<String>>,
     pub sender_login_check: Option<bool>,
+    pub reject_unknown_reverse_client_hostname: Option<bool>,
+    pub reject_unknown_client_hostname: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -141,6 +156,8 @@ pub struct ListenerSettings {
     pub sender_login_check: bool,
     /// The local submission socket (the sendmail command), not a network listener.
     pub local_submission: bool,
+    /// What the client's DNS names must be.
+    pub name_checks: NameChecks,
 }
 
 /// What to do with mail when a milter cannot be reached or misbehaves.
@@ -191,6 +208,18 @@ pub struct SmtpLimits {
     pub reject_bare_line_ends: bool,
 }
 
+/// Client name lookups.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsSettings {
+    /// Empty: the system's resolvers (`/etc/resolv.conf`).
+    pub nameservers: Vec<SocketAddr>,
+    pub timeout: Duration,
+    /// Look up clients' reverse names at all (Postfix's `smtpd_peername_lookup`).
+    pub reverse_lookup: bool,
+    /// Addresses never looked up (loopback by default).
+    pub reverse_lookup_skip: Vec<IpNetwork>,
+}
+
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -211,6 +240,7 @@ pub struct Config {
     pub control_socket: SocketSettings,
     /// The domain sendmail adds to bare names (`root`), like Postfix's `myorigin`.
     pub origin_domain: String,
+    pub dns: DnsSettings,
 }
 
 impl Config {
@@ -228,6 +258,7 @@ impl Config {
             milters: self.non_smtpd_milters.clone(),
             sender_login_check: false,
             local_submission: true,
+            name_checks: NameChecks::default(),
         }
     }
 }
@@ -266,19 +297,7 @@ impl Config {
         if local_domains.is_empty() {
             errors.push("mta.local_domains", "at least one domain is needed");
         }
-        let mynetworks = mta
-            .mynetworks
-            .unwrap_or_else(|| vec!["127.0.0.0/8".into(), "::1/128".into()])
-            .iter()
-            .enumerate()
-            .filter_map(|(i, text)| match text.parse::<IpNetwork>() {
-                Ok(net) => Some(net),
-                Err(e) => {
-                    errors.push(format!("mta.mynetworks[{i}]"), e);
-                    None
-                }
-            })
-            .collect();
+        let mynetworks = networks(&mut errors, "mta.mynetworks", mta.mynetworks);
         let delimiter = mta.recipient_delimiter.unwrap_or_else(|| "+".into());
         if delimiter.contains(['@', ' ', '\t']) {
             errors.push("mta.recipient_delimiter", "must not contain '@' or blanks");
@@ -511,6 +530,15 @@ impl Config {
             &[],
             &mut errors,
         );
+        let dns = validate_dns(raw.dns, &mut errors);
+        for (i, l) in listeners.iter().enumerate() {
+            if (l.name_checks.require_ptr || l.name_checks.require_fcrdns) && !dns.reverse_lookup {
+                errors.push(
+                    format!("listener[{i}]"),
+                    "reject_unknown_*_client_hostname needs dns.reverse_lookup = true",
+                );
+            }
+        }
         let origin_domain = match mta.origin_domain {
             Some(domain) => {
                 let domain = domain.trim().trim_end_matches('.').to_lowercase();
@@ -544,7 +572,59 @@ impl Config {
             submit_socket,
             control_socket,
             origin_domain,
+            dns,
         })
+    }
+}
+
+/// A list of networks; this host's loopback networks when not given.
+fn networks(errors: &mut ConfigErrors, key: &str, list: Option<Vec<String>>) -> Vec<IpNetwork> {
+    list.unwrap_or_else(|| vec!["127.0.0.0/8".into(), "::1/128".into()])
+        .iter()
+        .enumerate()
+        .filter_map(|(i, text)| match text.parse::<IpNetwork>() {
+            Ok(net) => Some(net),
+            Err(e) => {
+                errors.push(format!("{key}[{i}]"), e);
+                None
+            }
+        })
+        .collect()
+}
+
+fn validate_dns(raw: RawDns, errors: &mut ConfigErrors) -> DnsSettings {
+    let nameservers = raw
+        .nameservers
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+        .filter_map(|(i, text)| {
+            let parsed = text.parse::<SocketAddr>().or_else(|_| {
+                text.parse::<std::net::IpAddr>()
+                    .map(|ip| SocketAddr::new(ip, 53))
+            });
+            match parsed {
+                Ok(address) => Some(address),
+                Err(_) => {
+                    errors.push(
+                        format!("dns.nameservers[{i}]"),
+                        format!("{text:?} is not an IP address (with an optional :port)"),
+                    );
+                    None
+                }
+            }
+        })
+        .collect();
+    let reverse_lookup_skip = networks(errors, "dns.reverse_lookup_skip", raw.reverse_lookup_skip);
+    DnsSettings {
+        nameservers,
+        timeout: errors.duration_or(
+            "dns.timeout",
+            raw.timeout.as_deref(),
+            Duration::from_secs(5),
+        ),
+        reverse_lookup: raw.reverse_lookup.unwrap_or(true),
+        reverse_lookup_skip,
     }
 }
 
@@ -616,6 +696,10 @@ fn validate_listener(
         milters: raw.milters.unwrap_or_else(|| default_milters.to_vec()),
         sender_login_check: raw.sender_login_check.unwrap_or(true),
         local_submission: false,
+        name_checks: NameChecks {
+            require_ptr: raw.reject_unknown_reverse_client_hostname.unwrap_or(false),
+            require_fcrdns: raw.reject_unknown_client_hostname.unwrap_or(false),
+        },
     }
 }
 

@@ -9,7 +9,8 @@ use std::time::Duration;
 use queue::Envelope;
 use runtime::listen::{ListenAddress, Stream};
 use smtp::client::{
-    ClientError, ClientEvent, ClientSession, ClientSettings, EnvelopeRecipient, RecipientStatus,
+    ClientError, ClientEvent, ClientSession, ClientSettings, EnvelopeRecipient, Failure,
+    RecipientStatus, Stage,
 };
 use smtp::{ForwardPath, ReversePath};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -112,14 +113,16 @@ impl LmtpConnection {
         Ok(())
     }
 
-    /// One transaction: the queued message `data` to `recipients`. Results in order.
+    /// One transaction: the queued message `data` to `recipients`. Results in order, and
+    /// whether the connection broke before the server could have taken the message (then
+    /// nothing was delivered and a fresh connection may try again at once).
     async fn transaction(
         &mut self,
         envelope: &Envelope,
         recipients: &[String],
         mut data: std::fs::File,
         timeout: Duration,
-    ) -> Result<Vec<Outcome>, String> {
+    ) -> Result<(Vec<Outcome>, bool), String> {
         let sender = if envelope.sender.is_empty() {
             ReversePath::Null
         } else {
@@ -168,7 +171,13 @@ impl LmtpConnection {
                     self.client.finish_body().map_err(|e| e.to_string())?;
                 }
                 Ok(ClientEvent::Delivered(results)) => {
-                    return Ok(results
+                    let broke_early = results.iter().all(|r| match &r.status {
+                        RecipientStatus::TempFailed(Failure::Connection { stage, .. }) => {
+                            !matches!(stage, Stage::Body | Stage::EndOfData)
+                        }
+                        _ => false,
+                    });
+                    let outcomes = results
                         .into_iter()
                         .map(|r| match &r.status {
                             RecipientStatus::Accepted(reply) => {
@@ -177,7 +186,8 @@ impl LmtpConnection {
                             RecipientStatus::TempFailed(f) => Outcome::Deferred(f.to_string()),
                             RecipientStatus::PermFailed(f) => Outcome::Failed(f.to_string()),
                         })
-                        .collect());
+                        .collect();
+                    return Ok((outcomes, broke_early));
                 }
                 Ok(other) => return Err(format!("unexpected LMTP event {other:?}")),
                 Err(e) => return Err(e.to_string()),
@@ -211,26 +221,49 @@ pub async fn deliver_lmtp(
         Err(e) => return deferred(format!("cannot read the queued message: {e}")),
     };
     let lmtp = &config.lmtp;
-    let mut connection = match shared.lmtp_pool.take() {
-        Some(connection) => connection,
-        None => {
-            match LmtpConnection::connect(&lmtp.destination, &config.hostname, lmtp.timeout).await {
-                Ok(connection) => connection,
-                Err(e) => return deferred(e),
+    // A pooled connection the server has closed meanwhile (idle timeout, restart) fails
+    // before the message is sent: then one fresh connection tries again.
+    let mut pooled = shared.lmtp_pool.take();
+    loop {
+        let from_pool = pooled.is_some();
+        let mut connection = match pooled.take() {
+            Some(connection) => connection,
+            None => {
+                match LmtpConnection::connect(&lmtp.destination, &config.hostname, lmtp.timeout)
+                    .await
+                {
+                    Ok(connection) => connection,
+                    Err(e) => return deferred(e),
+                }
             }
+        };
+        let data = match data.try_clone() {
+            Ok(file) => file,
+            Err(e) => return deferred(format!("cannot read the queued message: {e}")),
+        };
+        if let Err(e) = block_in_place(|| {
+            let mut file = &data;
+            std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(0))
+        }) {
+            return deferred(format!("cannot read the queued message: {e}"));
         }
-    };
-    match connection
-        .transaction(envelope, recipients, data, lmtp.timeout)
-        .await
-    {
-        Ok(outcomes) if outcomes.len() == recipients.len() => {
-            if !connection.client.is_closed() && connection.client.is_ready() {
-                shared.lmtp_pool.give_back(connection);
+        return match connection
+            .transaction(envelope, recipients, data, lmtp.timeout)
+            .await
+        {
+            Ok((_, true)) if from_pool => {
+                tracing::debug!(queue_id = %envelope.id, "pooled LMTP connection was closed; reconnecting");
+                continue;
             }
-            outcomes
-        }
-        Ok(_) => deferred("LMTP server gave a wrong number of replies".into()),
-        Err(e) => deferred(e),
+            Ok((outcomes, _)) if outcomes.len() == recipients.len() => {
+                if !connection.client.is_closed() && connection.client.is_ready() {
+                    shared.lmtp_pool.give_back(connection);
+                }
+                outcomes
+            }
+            Ok(_) => deferred("LMTP server gave a wrong number of replies".into()),
+            Err(_) if from_pool => continue,
+            Err(e) => deferred(e),
+        };
     }
 }

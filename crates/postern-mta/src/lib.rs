@@ -3,6 +3,7 @@
 //! LMTP delivery. The binary (`main.rs`) is the wiring: command line, sockets, privileges.
 
 pub mod aliases;
+pub mod client_dns;
 pub mod config;
 pub mod control;
 pub mod delivery;

@@ -32,6 +32,8 @@ pub struct Shared {
     pub scheduler: Scheduler,
     pub recipients: RecipientCheck,
     pub lmtp_pool: crate::delivery::LmtpPool,
+    /// Client name lookups; `None` when off (or no resolver could be set up).
+    pub dns: Option<crate::client_dns::ClientDns>,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
 }
 
@@ -91,6 +93,21 @@ pub async fn run(
     let recipients = RecipientCheck::new(&config.lmtp);
     let lmtp_pool = crate::delivery::LmtpPool::new(&config.lmtp);
     let scheduler = Scheduler::new(&config);
+    let dns = if config.dns.reverse_lookup {
+        match crate::client_dns::ClientDns::new(
+            &config.dns.nameservers,
+            config.dns.reverse_lookup_skip.clone(),
+            config.dns.timeout,
+        ) {
+            Ok(dns) => Some(dns),
+            Err(e) => {
+                warn!(error = %e, "no DNS resolver: client names are not looked up");
+                None
+            }
+        }
+    } else {
+        None
+    };
     let listener_settings: Vec<Arc<ListenerSettings>> =
         config.listeners.iter().cloned().map(Arc::new).collect();
     let shared = Arc::new(Shared {
@@ -100,6 +117,7 @@ pub async fn run(
         scheduler,
         recipients,
         lmtp_pool,
+        dns,
         per_ip: Mutex::new(HashMap::new()),
     });
     if let Some(tls) = &shared.tls {

@@ -17,6 +17,7 @@ use tokio::task::block_in_place;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use crate::client_dns::ClientName;
 use crate::config::{Config, ListenerSettings, TlsMode};
 use crate::filter::{self, Filtered};
 use crate::milter::{
@@ -88,6 +89,8 @@ struct Connection {
     local_ip: Option<IpAddr>,
     /// For the local submission socket: who is submitting.
     local_user: Option<LocalUser>,
+    /// The network client's DNS names.
+    client_name: ClientName,
     helo: String,
     esmtp: bool,
     tls: Option<(String, String)>,
@@ -121,6 +124,11 @@ pub async fn serve(
 ) {
     let config = shared.config.load();
     let mut session = ServerSession::new(smtp_settings(&config, &listener, shared.tls.is_some()));
+    // Looked up before the greeting, as Postfix does: the milters see the name at connect.
+    let client_name = match (peer, &shared.dns) {
+        (Some(peer), Some(dns)) => dns.lookup(peer.ip()).await,
+        _ => ClientName::NotLooked,
+    };
     let mut connection = Connection {
         id,
         shared: shared.clone(),
@@ -133,6 +141,7 @@ pub async fn serve(
         client_port: peer.map(|p| p.port()),
         local_ip,
         local_user: local_user.clone(),
+        client_name: client_name.clone(),
         helo: String::new(),
         esmtp: false,
         tls: None,
@@ -156,8 +165,8 @@ pub async fn serve(
             daemon_name: listener.name.clone(),
             daemon_addr: local_ip.map(|ip| std::net::SocketAddr::new(ip, 0)),
             client_addr: peer,
-            client_name: None,
-            client_ptr: None,
+            client_name: client_name.verified().map(str::to_string),
+            client_ptr: client_name.ptr().map(str::to_string),
         };
         let (mut chain, verdict) = MilterChain::connect(&settings, &info).await;
         chain.set_spool_dir(config.queue.directory.clone());
@@ -180,7 +189,14 @@ pub async fn serve(
         (None, Some(user)) => user.to_string(),
         (None, None) => "local".into(),
     };
-    info!(session = %id, listener = %listener.name, client = %client, tls = stream.is_tls(), "connect");
+    let name = match &client_name {
+        ClientName::Verified(name) => name.clone(),
+        ClientName::Unverified(ptr) => format!("unknown (PTR {ptr} does not match)"),
+        ClientName::None => "unknown (no PTR)".into(),
+        ClientName::TempFail => "unknown (DNS failure)".into(),
+        ClientName::NotLooked => "-".into(),
+    };
+    info!(session = %id, listener = %listener.name, client = %client, name = %name, tls = stream.is_tls(), "connect");
     session.greet();
     let mut buffer = vec![0u8; 64 * 1024];
     loop {
@@ -300,7 +316,11 @@ impl Connection {
     async fn handle(&mut self, event: Event, session: &mut ServerSession) {
         let result = match event {
             Event::Hello { verb, host } => {
-                let reply = match self.config.policy.helo(&host, self.listener.strict_helo) {
+                // Like `smtpd_helo_restrictions = permit_mynetworks, reject_non_fqdn_helo_hostname`:
+                // our own hosts and scripts may say `HELO localhost`.
+                let strict =
+                    self.listener.strict_helo && !self.config.policy.may_relay(&self.client);
+                let reply = match self.config.policy.helo(&host, strict) {
                     Ok(()) => {
                         self.helo = policy::printable(&host);
                         self.esmtp = !matches!(verb, smtp::HelloVerb::Helo);
@@ -521,6 +541,13 @@ impl Connection {
         if self.listener.require_auth && self.client.login.is_none() {
             return Some(Reply::auth_required());
         }
+        if let Some(ip) = self.client.ip
+            && !self.config.policy.may_relay(&self.client)
+            && let Some(reply) = self.listener.name_checks.refusal(ip, &self.client_name)
+        {
+            info!(session = %self.id, client = %ip, from = %from, result = reply.code, "client refused: {}", reply.text.join(" "));
+            return Some(reply);
+        }
         if let Err(reply) =
             self.config
                 .policy
@@ -642,7 +669,7 @@ impl Connection {
                 &self.helo
             },
             client_ip: self.client.ip,
-            client_name: None,
+            client_name: self.client_name.verified(),
             hostname: &self.config.hostname,
             esmtp: self.esmtp,
             tls: self.tls.as_ref().map(|(v, c)| (v.as_str(), c.as_str())),
@@ -661,6 +688,7 @@ impl Connection {
             recipients: self.transaction.recipients.clone(),
             origin: Origin {
                 client_ip: self.client.ip,
+                client_name: self.client_name.verified().map(str::to_string),
                 helo: self.helo.clone(),
                 login: self.client.login.clone(),
                 listener: self.listener.name.clone(),

@@ -15,6 +15,8 @@ use crate::session::AcceptedRecipient;
 #[derive(Debug, Clone, Default)]
 pub struct Origin {
     pub client_ip: Option<IpAddr>,
+    /// The client's verified (forward-confirmed) reverse name.
+    pub client_name: Option<String>,
     pub helo: String,
     pub login: Option<String>,
     pub listener: String,
@@ -125,7 +127,7 @@ impl Spool {
             },
             origin: queue::Origin {
                 client_address: message.origin.client_ip.map(|ip| ip.to_string()),
-                client_name: None,
+                client_name: message.origin.client_name.clone(),
                 helo: Some(message.origin.helo.clone()).filter(|h| !h.is_empty()),
                 auth_user: message.origin.login.clone(),
                 listener: message.origin.listener.clone(),

@@ -9,6 +9,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use postern_tests::bench::median;
 use postern_tests::dkim_daemon::{self, DkimDaemon, peak_rss_kib};
 use postern_tests::opendkim::OpenDkim;
 use postern_tests::postfix::{Postfix, PostfixSettings};
@@ -172,23 +173,6 @@ fn run_round(postfix: &Postfix, port: u16, file: &Path, messages: usize, session
         .unwrap();
     assert!(status.success(), "smtp-source failed");
     let elapsed = start.elapsed();
-    wait_for_empty_queue(postfix);
+    postern_tests::bench::wait_for_empty_queue(postfix);
     messages as f64 / elapsed.as_secs_f64()
-}
-
-fn wait_for_empty_queue(postfix: &Postfix) {
-    postern_tests::wait_until(Duration::from_secs(300), || {
-        let out = Command::new("postqueue")
-            .arg("-c")
-            .arg(postfix.dir())
-            .arg("-p")
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).contains("Mail queue is empty")
-    });
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(|a, b| a.total_cmp(b));
-    values.get(values.len() / 2).copied().unwrap_or(0.0)
 }

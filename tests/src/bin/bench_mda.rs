@@ -5,62 +5,18 @@
 //! Run as root with the peers installed (tests/install-peers): `tests/bench-mda`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
+use postern_tests::bench::{
+    count_messages, median, postfix_for_lmtp, split, start_mda, wait_for_empty_queue,
+};
 use postern_tests::dovecot::Dovecot;
-use postern_tests::postfix::{Postfix, PostfixSettings};
 use postern_tests::workdir::WorkDir;
-use postern_tests::{corpus, free_port, wait_until};
+use postern_tests::{corpus, free_port};
 
 const USERS: [&str; 3] = ["alice", "bob", "carol"];
 const DOMAIN: &str = "example.org";
-
-struct Mda {
-    child: Child,
-}
-
-impl Drop for Mda {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_mda(dir: &Path) -> Mda {
-    let users: String = USERS
-        .iter()
-        .map(|u| format!("{u}@{DOMAIN}:{{PLAIN}}secret::::::\n"))
-        .collect();
-    std::fs::write(dir.join("users"), users).unwrap();
-    let d = dir.display();
-    let config = format!(
-        "[daemon]\nlog_level = \"warn\"\nshutdown_timeout = \"2s\"\n\n\
-         [lmtp]\nlisten = [\"unix:{d}/lmtp.sock\"]\nsocket_mode = \"0666\"\nhostname = \"mda.test\"\n\n\
-         [auth]\nlisten = [\"unix:{d}/auth.sock\"]\nsocket_mode = \"0666\"\n\n\
-         [users]\npasswd_file = \"{d}/users\"\nhome = \"{d}/vmail/%d/%n\"\n\
-         domains = [\"{DOMAIN}\"]\n\n\
-         [mail]\nlayout = \"maildir++\"\nmaildir = \"Maildir\"\n"
-    );
-    std::fs::write(dir.join("mda.toml"), config).unwrap();
-    let log = std::fs::File::create(dir.join("mda.log")).unwrap();
-    let child = Command::new(postern_tests::binaries::path("postern-mda"))
-        .arg("--config")
-        .arg(dir.join("mda.toml"))
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let mda = Mda { child };
-    let socket = dir.join("lmtp.sock");
-    assert!(
-        wait_until(Duration::from_secs(20), || socket.exists()),
-        "postern-mda did not start: {}",
-        std::fs::read_to_string(dir.join("mda.log")).unwrap_or_default()
-    );
-    mda
-}
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -82,7 +38,14 @@ fn main() {
 
     let work = WorkDir::new("bench-mda");
     let mda_dir = work.subdir("mda", 0o755);
-    let _mda = start_mda(&mda_dir);
+    let _mda = start_mda(
+        &mda_dir,
+        &USERS
+            .iter()
+            .map(|u| format!("{u}@{DOMAIN}"))
+            .collect::<Vec<_>>(),
+        "warn",
+    );
     let dovecot_root = work.subdir("dovecot-mail", 0o755);
     let addresses: Vec<String> = USERS.iter().map(|u| format!("{u}@{DOMAIN}")).collect();
     let dovecot_users: Vec<(&str, &str)> =
@@ -94,27 +57,11 @@ fn main() {
     );
 
     let smtp_port = free_port();
-    let postfix = Postfix::start(
+    let postfix = postfix_for_lmtp(
         &work.subdir("postfix", 0o755),
-        &PostfixSettings {
-            smtp_port,
-            submission: None,
-            // Nothing should be relayed; a closed port makes any stray bounce stay queued.
-            relay_port: free_port(),
-            smtpd_milters: String::new(),
-            non_smtpd_milters: String::new(),
-            mynetworks: "127.0.0.1/32".into(),
-            extra_main: vec![
-                "relay_domains =".into(),
-                "smtpd_client_connection_count_limit = 0".into(),
-                format!("virtual_mailbox_domains = {DOMAIN}"),
-                format!(
-                    "virtual_transport = lmtp:unix:{}/lmtp.sock",
-                    mda_dir.display()
-                ),
-            ],
-            submission_options: vec![],
-        },
+        smtp_port,
+        DOMAIN,
+        &mda_dir.join("lmtp.sock"),
     );
 
     let message_file = work.path().join("message.eml");
@@ -211,41 +158,4 @@ fn main() {
         println!("dovecot log has {errors} error lines: {}", dovecot.log());
     }
     drop(postfix);
-}
-
-/// `total` split into `parts` as evenly as possible.
-fn split(total: usize, parts: usize) -> Vec<usize> {
-    (0..parts)
-        .map(|i| total / parts + usize::from(i < total % parts))
-        .collect()
-}
-
-/// Messages in a Maildir's INBOX (`new/` and `cur/`).
-fn count_messages(maildir: &Path) -> usize {
-    ["new", "cur"]
-        .iter()
-        .map(|sub| {
-            std::fs::read_dir(maildir.join(sub))
-                .map(|entries| entries.flatten().count())
-                .unwrap_or(0)
-        })
-        .sum()
-}
-
-/// Polls `postqueue -p` until the queue is empty; false after five minutes.
-fn wait_for_empty_queue(postfix: &Postfix) -> bool {
-    wait_until(Duration::from_secs(300), || {
-        let out = Command::new("postqueue")
-            .arg("-c")
-            .arg(postfix.dir())
-            .arg("-p")
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).contains("Mail queue is empty")
-    })
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(|a, b| a.total_cmp(b));
-    values.get(values.len() / 2).copied().unwrap_or(0.0)
 }
