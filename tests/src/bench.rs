@@ -14,6 +14,12 @@ pub struct Mda {
     child: Child,
 }
 
+impl Mda {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 impl Drop for Mda {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -38,7 +44,8 @@ pub fn start_mda(dir: &Path, addresses: &[String], log_level: &str) -> Mda {
     let d = dir.display();
     let config = format!(
         "[daemon]\nlog_level = \"{log_level}\"\nshutdown_timeout = \"2s\"\n\n\
-         [lmtp]\nlisten = [\"unix:{d}/lmtp.sock\"]\nsocket_mode = \"0666\"\nhostname = \"mda.test\"\n\n\
+         [lmtp]\nlisten = [\"unix:{d}/lmtp.sock\"]\nsocket_mode = \"0666\"\nhostname = \"mda.test\"\n\
+         max_message_size = \"100M\"\n\n\
          [auth]\nlisten = [\"unix:{d}/auth.sock\"]\nsocket_mode = \"0666\"\n\n\
          [users]\npasswd_file = \"{d}/users\"\nhome = \"{d}/vmail/%d/%n\"\n\
          domains = [{}]\n\n\
@@ -135,6 +142,33 @@ pub fn percentile(values: &mut [f64], p: f64) -> f64 {
         .get(rank.saturating_sub(1).min(values.len() - 1))
         .copied()
         .unwrap_or(0.0)
+}
+
+/// Current resident set size of a process, in KiB.
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Samples the RSS of `pids` every 10 ms until `done` is set; the largest seen for each.
+pub fn sample_rss(
+    pids: Vec<u32>,
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<Vec<u64>> {
+    std::thread::spawn(move || {
+        let mut max = vec![0; pids.len()];
+        while !done.load(std::sync::atomic::Ordering::SeqCst) {
+            for (m, pid) in max.iter_mut().zip(&pids) {
+                *m = (*m).max(rss_kib(*pid));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        max
+    })
 }
 
 /// Reads an option `--flag N` from the command line.

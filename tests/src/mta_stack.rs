@@ -62,6 +62,8 @@ pub struct MtaOptions {
     pub lmtp: Option<String>,
     /// Address of an auth server other than our postern-mda.
     pub auth: Option<String>,
+    /// Lines added to `[queue]` (e.g. `lifetime = "3s"`).
+    pub queue: Vec<String>,
     /// Lines added to the port-25-like `smtp` listener.
     pub smtp_listener: Vec<String>,
     /// The queue's retry backoff (default 1 s, at most 2 s); a long one means only a flush
@@ -91,7 +93,14 @@ pub fn self_signed(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
     (cert, key)
 }
 
-fn start(binary: &str, config: &Path, log: PathBuf, ready: impl Fn(&str) -> bool) -> Daemon {
+/// Starts a workspace daemon on `config`, stderr to `log`, and waits until `ready` holds for
+/// its log.
+pub fn start_daemon(
+    binary: &str,
+    config: &Path,
+    log: PathBuf,
+    ready: impl Fn(&str) -> bool,
+) -> Daemon {
     let file = std::fs::File::create(&log).unwrap();
     let child = Command::new(crate::binaries::path(binary))
         .arg("--config")
@@ -131,7 +140,7 @@ impl MtaStack {
             ),
         )
         .unwrap();
-        let mda = start(
+        let mda = start_daemon(
             "postern-mda",
             &dir.join("mda.toml"),
             dir.join("mda.log"),
@@ -155,6 +164,7 @@ impl MtaStack {
             .map(|m| format!("milters = {m}\n"))
             .unwrap_or_default();
         let extra_mta = options.mta.join("\n");
+        let queue_extra: String = options.queue.iter().map(|l| format!("{l}\n")).collect();
         let smtp_extra: String = options
             .smtp_listener
             .iter()
@@ -170,7 +180,7 @@ impl MtaStack {
              [tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n\n\
              [auth]\nsocket = \"{auth}\"\n\n\
              [lmtp]\ndestination = \"{lmtp}\"\n\n\
-             [queue]\ndirectory = \"{d}/queue\"\nmin_backoff = \"{backoff}\"\nmax_backoff = \"{max_backoff}\"\n\n\
+             [queue]\ndirectory = \"{d}/queue\"\nmin_backoff = \"{backoff}\"\nmax_backoff = \"{max_backoff}\"\n{queue_extra}\n\
              [[listener]]\nname = \"smtp\"\nlisten = [\"127.0.0.1:{smtp_port}\"]\ntls = \"starttls\"\n{milters}{smtp_extra}\n\
              [[listener]]\nname = \"submission\"\nlisten = [\"127.0.0.1:{submission_port}\"]\ntls = \"starttls\"\n\
              require_tls = true\nauth = true\nrequire_auth = true\n{milters}\n\
@@ -181,7 +191,7 @@ impl MtaStack {
             options.tables
         );
         std::fs::write(dir.join("mta.toml"), config).unwrap();
-        let mta = start(
+        let mta = start_daemon(
             "postern-mta",
             &dir.join("mta.toml"),
             dir.join("mta.log"),
@@ -294,7 +304,7 @@ impl MtaStack {
     /// stack's directory (earlier logs are kept).
     pub fn restart_mta(&mut self, log_name: &str) {
         self.kill_mta();
-        self.mta = start(
+        self.mta = start_daemon(
             "postern-mta",
             &self.dir.join("mta.toml"),
             self.dir.join(log_name),

@@ -196,3 +196,52 @@ fn queue_list_show_hold_release_flush_delete() {
     let out = stack.sendmail(&["-bp"], b"", None);
     assert_eq!(text(&out.stdout), "Mail queue is empty\n");
 }
+
+/// Mail that cannot be delivered within the queue lifetime comes back to its sender as an
+/// RFC 3464 report; a bounce that cannot be delivered is dropped, never bounced.
+#[test]
+fn expired_mail_bounces_to_the_sender_and_bounces_never_bounce() {
+    let work = WorkDir::new("mta-bounce");
+    let stack = MtaStack::start(
+        work.path(),
+        &MtaOptions {
+            queue: vec!["lifetime = \"3s\"".into()],
+            ..MtaOptions::default()
+        },
+    );
+    let out = stack.sendmail(
+        &["-f", "alice@example.org", "far@remote.test"],
+        b"Subject: to nowhere\nMessage-ID: <nowhere@test>\n\nx\n",
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = stack.sendmail(
+        &["-f", "", "far@remote.test"],
+        b"Subject: a bounce itself\n\nx\n",
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let alice = stack.wait_for("alice@example.org", 1);
+    let report = &alice[0];
+    assert!(report.contains("Return-Path: <>"), "{report}");
+    assert!(
+        report.contains("report-type=\"delivery-status\""),
+        "{report}"
+    );
+    assert!(
+        report.contains("Final-Recipient: rfc822; far@remote.test"),
+        "{report}"
+    );
+    assert!(report.contains("Action: failed"), "{report}");
+    assert!(report.contains("Message-ID: <nowhere@test>"), "{report}");
+    assert!(
+        wait_until(Duration::from_secs(20), || stack.queue_is_empty()),
+        "{}",
+        text(&stack.command(&["queue", "list"]).stdout)
+    );
+    // Still one message: the null-sender mail expired without a report to anyone.
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(stack.messages(&stack.maildir("alice@example.org")).len(), 1);
+    let log = stack.mta.log_text();
+    assert!(log.contains("message expired in the queue"), "{log}");
+}

@@ -18,6 +18,7 @@ pub mod frame;
 pub mod macros;
 pub mod options;
 pub mod reply;
+pub mod replycode;
 pub mod server;
 mod wire;
 

@@ -42,6 +42,7 @@ pub struct RawLmtp {
     pub max_recipients: Option<usize>,
     pub recipient_delimiter: Option<String>,
     pub save_to_detail_mailbox: Option<bool>,
+    pub duplicate_window: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -90,6 +91,9 @@ pub struct LmtpSettings {
     pub max_message_size: Option<u64>,
     pub max_recipients: usize,
     pub save_to_detail_mailbox: bool,
+    /// A client's resend of a message already delivered to a recipient within this long is
+    /// answered 250 without a second copy (zero: off).
+    pub duplicate_window: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -211,6 +215,11 @@ fn validate_lmtp(raw: RawLmtp, errors: &mut ConfigErrors) -> (LmtpSettings, Stri
         max_message_size,
         max_recipients,
         save_to_detail_mailbox: raw.save_to_detail_mailbox.unwrap_or(false),
+        duplicate_window: errors.duration_or(
+            "lmtp.duplicate_window",
+            raw.duplicate_window.as_deref(),
+            Duration::from_secs(600),
+        ),
     };
     (settings, delimiter)
 }

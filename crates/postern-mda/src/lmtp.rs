@@ -6,10 +6,12 @@
 //! multi-threaded runtime `main` builds.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use maildir::Usage;
 use runtime::accept::SessionId;
 use runtime::listen::Stream;
+use sha2::{Digest as _, Sha256};
 use smtp::{Event, ForwardPath, Reply, ServerSession};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::task::block_in_place;
@@ -18,6 +20,7 @@ use tracing::{debug, info, warn};
 
 use crate::mailbox;
 use crate::message::{Envelope, IncomingMessage, Target};
+use crate::recent::Digest;
 use crate::server::{Shared, State};
 
 /// Serves one connection until QUIT, an error, or shutdown (421 between transactions).
@@ -42,6 +45,7 @@ pub async fn serve(
         sender: String::new(),
         targets: Vec::new(),
         message: None,
+        digest: Sha256::new(),
     };
     let mut buffer = vec![0u8; 64 * 1024];
     loop {
@@ -97,6 +101,8 @@ struct Connection {
     sender: String,
     targets: Vec<Target>,
     message: Option<IncomingMessage>,
+    /// SHA-256 of the DATA bytes, to recognize a client's resend (`recent.rs`).
+    digest: Sha256,
 }
 
 impl Connection {
@@ -125,10 +131,14 @@ impl Connection {
                     IncomingMessage::begin(&self.targets, &self.sender, delivered_to.as_deref())
                 });
                 self.message = Some(message);
+                self.digest = Sha256::new();
             }
             Event::DataChunk(chunk) => {
+                self.digest.update(&chunk);
+                // Into the page cache: no fsync here, nothing that blocks for long, so the
+                // worker thread is not handed off for every chunk (that is the commit's job).
                 if let Some(message) = &mut self.message {
-                    block_in_place(|| message.write(&chunk));
+                    message.write(&chunk);
                 }
             }
             Event::DataEnd { size } => self.end_of_data(size, session),
@@ -221,7 +231,31 @@ impl Connection {
     }
 
     fn end_of_data(&mut self, size: u64, session: &mut ServerSession) {
-        let targets = std::mem::take(&mut self.targets);
+        let all = std::mem::take(&mut self.targets);
+        let digest: Digest = std::mem::take(&mut self.digest).finalize().into();
+        let window = self.state.config.lmtp.duplicate_window;
+        // A recipient that already has these very bytes (the client's retry after it lost
+        // our 250) gets its 250 again, not a second copy.
+        let now = Instant::now();
+        let repeat: Vec<bool> = match self.shared.recent.lock() {
+            Ok(mut recent) if !window.is_zero() => all
+                .iter()
+                .map(|t| recent.contains(&digest, &t.address, window, now))
+                .collect(),
+            _ => vec![false; all.len()],
+        };
+        let mut targets = Vec::with_capacity(all.len());
+        for (target, repeated) in all.into_iter().zip(&repeat) {
+            if *repeated {
+                info!(
+                    session = %self.id, from = %self.sender, to = %target.address,
+                    user = %target.user, size, result = "250 2.0.0",
+                    "already delivered: a resend of the same message within the duplicate window"
+                );
+            } else {
+                targets.push(target);
+            }
+        }
         let Some(message) = self.message.take() else {
             warn!(session = %self.id, "end of data without a message");
             let replies = targets.iter().map(|_| Reply::local_error()).collect();
@@ -271,6 +305,27 @@ impl Connection {
                 }
             }
         }
+        if !window.is_zero()
+            && let Ok(mut recent) = self.shared.recent.lock()
+        {
+            for (target, reply) in targets.iter().zip(&replies) {
+                if reply.code == 250 {
+                    recent.insert(digest, &target.address, window, now);
+                }
+            }
+        }
+        // Back in RCPT order: a repeat's 250 where it stood.
+        let mut fresh = replies.into_iter();
+        let replies = repeat
+            .iter()
+            .map(|repeated| {
+                if *repeated {
+                    Reply::ok_delivered()
+                } else {
+                    fresh.next().unwrap_or_else(Reply::local_error)
+                }
+            })
+            .collect();
         self.per_recipient(session, replies);
     }
 

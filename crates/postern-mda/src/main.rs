@@ -15,6 +15,7 @@ mod config;
 mod lmtp;
 mod mailbox;
 mod message;
+mod recent;
 mod server;
 
 use server::State;

@@ -45,6 +45,7 @@ pub struct Shared {
     pub state: Reloadable<State>,
     pub throttle: Mutex<dovecot_auth::FailureThrottle>,
     pub sieve: crate::mailbox::SieveCache,
+    pub recent: Mutex<crate::recent::RecentDeliveries>,
 }
 
 /// The sockets, by service.
@@ -65,6 +66,7 @@ pub async fn run(listeners: Listeners, state: State, config_path: PathBuf) -> an
         )),
         state: Reloadable::new(state),
         sieve: crate::mailbox::SieveCache::default(),
+        recent: Mutex::new(crate::recent::RecentDeliveries::default()),
     });
     for listener in listeners.lmtp {
         let shared = shared.clone();

@@ -240,6 +240,43 @@ fn lmtp_detail_folder_single_recipient_and_spam_to_junk() {
     assert!(messages(&daemon.maildir("alice")).is_empty());
 }
 
+/// A client that lost our 250 (it crashed after the final dot) sends the same bytes again:
+/// the recipient that has them gets 250 and no second copy; a recipient added in the resend,
+/// and a different message, are delivered as usual.
+#[test]
+fn lmtp_resend_of_a_delivered_message_is_not_delivered_twice() {
+    let daemon = start();
+    let send = |rcpts: &[&str], data: &str| {
+        let mut s = daemon.connect("lmtp.sock");
+        replies(&mut s, 1);
+        s.write_all(b"LHLO postfix.test\r\n").unwrap();
+        replies(&mut s, 1);
+        let mut envelope = "MAIL FROM:<sender@example.net>\r\n".to_string();
+        for r in rcpts {
+            envelope.push_str(&format!("RCPT TO:<{r}>\r\n"));
+        }
+        envelope.push_str("DATA\r\n");
+        s.write_all(envelope.as_bytes()).unwrap();
+        replies(&mut s, rcpts.len() + 2);
+        s.write_all(data.as_bytes()).unwrap();
+        replies(&mut s, rcpts.len())
+    };
+    let message =
+        "Received: from x by mx.test id 4F1C2A3B; now\r\nSubject: once\r\n\r\nbody\r\n.\r\n";
+    let first = send(&["alice@example.org"], message);
+    assert_eq!(first, "250 2.0.0 Ok: delivered\r\n");
+    let again = send(&["bob@example.org", "alice@example.org"], message);
+    assert_eq!(
+        again,
+        "250 2.0.0 Ok: delivered\r\n250 2.0.0 Ok: delivered\r\n"
+    );
+    assert_eq!(messages(&daemon.maildir("alice")).len(), 1);
+    assert_eq!(messages(&daemon.maildir("bob")).len(), 1);
+    let other = message.replace("4F1C2A3B", "4F1C2A3C");
+    send(&["alice@example.org"], &other);
+    assert_eq!(messages(&daemon.maildir("alice")).len(), 2);
+}
+
 fn plain(user: &str, password: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(format!("\0{user}\0{password}"))
 }

@@ -158,7 +158,9 @@ impl LmtpConnection {
                 Ok(ClientEvent::SendBody) => {
                     let mut chunk = vec![0u8; 64 * 1024];
                     loop {
-                        let n = block_in_place(|| data.read(&mut chunk))
+                        // A queued file just written: it is in the page cache.
+                        let n = data
+                            .read(&mut chunk)
                             .map_err(|e| format!("read queue file: {e}"))?;
                         if n == 0 {
                             break;

@@ -727,7 +727,7 @@ impl Connection {
             }
             _ => {
                 let header = format!("Received: {received}\r\n");
-                if let Err(e) = block_in_place(|| draft.write(header.as_bytes())) {
+                if let Err(e) = draft.write(header.as_bytes()) {
                     self.transaction.failed = Some(e.to_string());
                 }
             }
@@ -745,7 +745,9 @@ impl Connection {
                 transaction.failed = Some(e);
             }
         } else if let Some(draft) = &mut transaction.draft
-            && let Err(e) = block_in_place(|| draft.write(chunk))
+            // Buffered writes into the page cache; only the commit's fsync is worth handing
+            // the worker thread off for.
+            && let Err(e) = draft.write(chunk)
         {
             transaction.failed = Some(e.to_string());
         }

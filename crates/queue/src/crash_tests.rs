@@ -56,8 +56,8 @@ fn a_commit_stopped_at_any_step_is_all_or_nothing() -> TestResult {
     let msg = message();
     let steps = [
         None,
-        Some(CommitStep::DataSynced),
         Some(CommitStep::EnvelopeWritten),
+        Some(CommitStep::DataSynced),
         Some(CommitStep::DataDirSynced),
         Some(CommitStep::Renamed),
         Some(CommitStep::Done),
@@ -104,7 +104,11 @@ fn a_commit_stopped_at_any_step_is_all_or_nothing() -> TestResult {
             assert_eq!(recovery.orphan_data_removed, 1, "{step:?}");
             let tmp_expected = usize::from(matches!(
                 step,
-                Some(CommitStep::EnvelopeWritten | CommitStep::DataDirSynced)
+                Some(
+                    CommitStep::EnvelopeWritten
+                        | CommitStep::DataSynced
+                        | CommitStep::DataDirSynced
+                )
             ));
             assert_eq!(recovery.tmp_removed, tmp_expected, "{step:?}");
         }

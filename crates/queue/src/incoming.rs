@@ -49,8 +49,8 @@ pub struct Incoming {
 /// Where a test stops a commit, as if the process died there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum CommitStep {
-    DataSynced,
     EnvelopeWritten,
+    DataSynced,
     DataDirSynced,
     Renamed,
     Done,
@@ -114,17 +114,24 @@ impl Incoming {
         let file = writer
             .into_inner()
             .map_err(|e| QueueError::io("write", &self.data_path, e.into_error()))?;
+        // Both files are written before either is synced: on a journaling file system the
+        // first fsync's commit then carries the other's data too, and the second is cheap.
+        let (env_tmp, env_file) = self.queue.create_tmp_envelope(id, &text)?;
+        self.env_tmp = Some(env_tmp.clone());
+        if stop == CommitStep::EnvelopeWritten {
+            drop(file);
+            return Ok(self.abandon());
+        }
         file.sync_data()
             .map_err(|e| QueueError::io("fsync", &self.data_path, e))?;
         drop(file);
         if stop == CommitStep::DataSynced {
             return Ok(self.abandon());
         }
-
-        self.env_tmp = Some(self.queue.write_tmp_envelope(id, &text)?);
-        if stop == CommitStep::EnvelopeWritten {
-            return Ok(self.abandon());
-        }
+        env_file
+            .sync_data()
+            .map_err(|e| QueueError::io("fsync", &env_tmp, e))?;
+        drop(env_file);
         self.queue.data_sync.sync()?;
         if stop == CommitStep::DataDirSynced {
             return Ok(self.abandon());

@@ -326,6 +326,20 @@ impl Inner {
         id: QueueId,
         text: &str,
     ) -> Result<PathBuf, QueueError> {
+        let (path, file) = self.create_tmp_envelope(id, text)?;
+        if let Err(e) = file.sync_data() {
+            let _ = fs::remove_file(&path);
+            return Err(QueueError::io("fsync", path, e));
+        }
+        Ok(path)
+    }
+
+    /// Writes an envelope into `tmp/` without syncing it: the caller syncs the file it gets.
+    pub(crate) fn create_tmp_envelope(
+        &self,
+        id: QueueId,
+        text: &str,
+    ) -> Result<(PathBuf, File), QueueError> {
         let n = self.tmp_seq.fetch_add(1, Ordering::Relaxed);
         let path = self.tmp.join(format!("{id}.{n}"));
         let written = OpenOptions::new()
@@ -333,15 +347,14 @@ impl Inner {
             .create_new(true)
             .mode(FILE_MODE)
             .open(&path)
-            .and_then(|mut f| {
-                f.write_all(text.as_bytes())?;
-                f.sync_data()
-            });
-        if let Err(e) = written {
-            let _ = fs::remove_file(&path);
-            return Err(QueueError::io("write", path, e));
+            .and_then(|mut f| f.write_all(text.as_bytes()).map(|()| f));
+        match written {
+            Ok(file) => Ok((path, file)),
+            Err(e) => {
+                let _ = fs::remove_file(&path);
+                Err(QueueError::io("write", path, e))
+            }
         }
-        Ok(path)
     }
 }
 

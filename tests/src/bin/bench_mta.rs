@@ -10,17 +10,21 @@
 //! and both LMTP servers fsync before theirs. Every round is checked by counting files.
 //!
 //! Run as root with the peers installed: `tests/bench-mta` (options: --messages N
-//! --rounds N --latency-messages N --sessions 10,100 --sample NAME).
+//! --rounds N --latency-messages N --sessions 10,100 --sample NAME --big-mb N). At the end,
+//! peak RSS of postern-mta and postern-mda around one message with an N MB attachment.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use postern_tests::bench::{
-    count_messages, median, number_arg, percentile, postfix_for_lmtp, split, start_mda, text_arg,
+    count_messages, median, number_arg, percentile, postfix_for_lmtp, rss_kib, sample_rss, split,
+    start_mda, text_arg,
 };
 use postern_tests::dovecot::Dovecot;
 use postern_tests::workdir::WorkDir;
@@ -47,7 +51,7 @@ fn start_postern_mta(dir: &Path, port: u16, lmtp: &Path) -> Mta {
     let config = format!(
         "[daemon]\nlog_level = \"info\"\nmax_connections = 400\nshutdown_timeout = \"2s\"\n\n\
          [mta]\nhostname = \"mx.postern.test\"\nlocal_domains = [\"{DOMAIN}\"]\n\
-         mynetworks = [\"127.0.0.1/32\"]\nmax_connections_per_ip = 400\n\
+         mynetworks = [\"127.0.0.1/32\"]\nmax_connections_per_ip = 400\nmax_message_size = \"100M\"\n\
          submit_socket = \"unix:{d}/submit.sock\"\ncontrol_socket = \"unix:{d}/control.sock\"\n\n\
          [lmtp]\ndestination = \"unix:{}\"\n\n\
          [queue]\ndirectory = \"{d}/queue\"\n\n\
@@ -233,10 +237,10 @@ fn main() {
     let work = WorkDir::new("bench-mta");
     let addresses: Vec<String> = USERS.iter().map(|u| format!("{u}@{DOMAIN}")).collect();
     let mda_dir = work.subdir("mda", 0o755);
-    let _mda = start_mda(&mda_dir, &addresses, "info");
+    let mda = start_mda(&mda_dir, &addresses, "info");
     let mta_dir = work.subdir("mta", 0o755);
     let postern_port = free_port();
-    let _mta = start_postern_mta(&mta_dir, postern_port, &mda_dir.join("lmtp.sock"));
+    let mta = start_postern_mta(&mta_dir, postern_port, &mda_dir.join("lmtp.sock"));
 
     let dovecot_root = work.subdir("dovecot-mail", 0o755);
     let dovecot_users: Vec<(&str, &str)> =
@@ -319,6 +323,40 @@ fn main() {
             "{sessions:>3} sessions: postern {p_rate:.1} msg/s vs Postfix+Dovecot {f_rate:.1} msg/s \
              (×{:.2}); p99 end-of-data→250 postern {p99_p:.1} ms vs Postfix {p99_f:.1} ms",
             p_rate / f_rate
+        ));
+    }
+    // Memory with message size: one message with a big attachment through postern.
+    let big_mb = number_arg(&args, "--big-mb", 50);
+    if big_mb > 0 {
+        let big = corpus::corpus("bench@example.com", big_mb)
+            .into_iter()
+            .find(|s| s.name == "big")
+            .unwrap();
+        let mut stuffed = Vec::with_capacity(big.data.len() + 4096);
+        for line in big.data.split_inclusive(|&b| b == b'\n') {
+            if line.first() == Some(&b'.') {
+                stuffed.push(b'.');
+            }
+            stuffed.extend_from_slice(line);
+        }
+        // VmHWM would still hold the 100-session peak: sample VmRSS while it goes through.
+        let before = (rss_kib(mta.child.id()), rss_kib(mda.pid()));
+        let done = Arc::new(AtomicBool::new(false));
+        let sampler = sample_rss(vec![mta.child.id(), mda.pid()], done.clone());
+        let postern = &mut systems[0];
+        latencies(postern, 1, 1, &stuffed);
+        let delivered = postern.wait_delivered();
+        done.store(true, Ordering::SeqCst);
+        let peaks = sampler.join().unwrap();
+        summary.push(format!(
+            "RSS while one {:.0} MB message goes through: postern-mta {:.1} MiB before, at most {:.1} MiB; \
+             postern-mda {:.1} MiB before, at most {:.1} MiB{}",
+            big.data.len() as f64 / 1e6,
+            before.0 as f64 / 1024.0,
+            peaks[0] as f64 / 1024.0,
+            before.1 as f64 / 1024.0,
+            peaks[1] as f64 / 1024.0,
+            if delivered { "" } else { " (NOT DELIVERED)" }
         ));
     }
     println!("median throughput, pooled p99:");

@@ -1,24 +1,23 @@
-//! The quick start: postern-dkim behind a private stock Postfix on loopback, with a demo
-//! domain (postern.test), a self-signed certificate and a demo user. Ctrl-C stops it.
+//! The quick start: the whole suite on loopback. postern-mta takes mail on 2525 (as an MX),
+//! 2587 (submission, STARTTLS + AUTH) and 2465 (implicit TLS); postern-dkim signs what
+//! authenticated users send; postern-mda checks passwords and delivers into Maildirs. One
+//! demo domain (postern.test), a self-signed certificate, one demo user. Ctrl-C stops it.
 //!
-//! Run with `./demo` (as root: Postfix needs it). Until postern-mta and postern-mda exist,
-//! Postfix plays the MTA, a small Dovecot-protocol auth stand-in holds the demo user, and a
-//! sink writing files plays the outside world.
+//! Run with `./demo`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::fs;
 use std::path::Path;
-use std::process::Command;
 
 use nix::sys::signal::{SigSet, Signal};
-use postern_tests::auth_stub;
 use postern_tests::dkim_daemon::{self, DkimDaemon};
-use postern_tests::postfix::{Postfix, PostfixSettings};
-use postern_tests::sink::Sink;
+use postern_tests::mta_stack::{self, start_daemon};
 
 const DIR: &str = "/tmp/postern-demo";
+const DOMAIN: &str = "postern.test";
 const SMTP_PORT: u16 = 2525;
 const SUBMISSION_PORT: u16 = 2587;
+const SUBMISSIONS_PORT: u16 = 2465;
 const USER: &str = "demo@postern.test";
 const PASSWORD: &str = "demo";
 
@@ -31,104 +30,127 @@ fn main() {
 
     let dir = Path::new(DIR);
     if dir.exists() {
-        let _ = Command::new("postfix")
-            .arg("-c")
-            .arg(dir.join("postfix"))
-            .arg("stop")
-            .output();
         fs::remove_dir_all(dir).unwrap();
     }
     fs::create_dir_all(dir).unwrap();
     let subdir = |name: &str| {
         let path = dir.join(name);
         fs::create_dir_all(&path).unwrap();
-        Command::new("chmod")
-            .arg("755")
-            .arg(dir)
-            .arg(&path)
-            .status()
-            .unwrap();
         path
     };
+    let d = dir.display();
 
-    let tls = subdir("tls");
-    let status = Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj",
-        ])
-        .arg("/CN=mail.postern.test")
-        .arg("-keyout")
-        .arg(tls.join("key.pem"))
-        .arg("-out")
-        .arg(tls.join("cert.pem"))
-        .stderr(std::process::Stdio::null())
-        .status()
-        .expect("openssl");
-    assert!(
-        status.success(),
-        "openssl could not make the self-signed certificate"
-    );
+    let (cert, key) = mta_stack::self_signed(&subdir("tls"), &format!("mail.{DOMAIN}"));
 
+    // postern-dkim: RSA and Ed25519 keys for the demo domain.
     let keys_dir = subdir("keys");
     let keys = vec![
-        dkim_daemon::genkey(&keys_dir, "postern.test", "demo-rsa", "rsa"),
-        dkim_daemon::genkey(&keys_dir, "postern.test", "demo-ed25519", "ed25519"),
+        dkim_daemon::genkey(&keys_dir, DOMAIN, "demo-rsa", "rsa"),
+        dkim_daemon::genkey(&keys_dir, DOMAIN, "demo-ed25519", "ed25519"),
     ];
     dkim_daemon::records(&keys).write(&dir.join("keys.txt"));
-    let socket = subdir("milter").join("milter.sock");
-    let config = dkim_daemon::config(&socket, &keys, "relaxed/relaxed", "")
-        .replace("from = \"example.com\"", "from = \"postern.test\"");
-    let daemon = DkimDaemon::start(&subdir("postern-dkim"), &socket, &config);
+    let milter = subdir("postern-dkim").join("milter.sock");
+    let config = dkim_daemon::config(&milter, &keys, "relaxed/relaxed", "")
+        .replace("from = \"example.com\"", &format!("from = \"{DOMAIN}\""));
+    let dkim = DkimDaemon::start(&subdir("postern-dkim"), &milter, &config);
 
-    let auth_socket = dir.join("auth.sock");
-    auth_stub::start(&auth_socket, USER, PASSWORD);
-    let mail = subdir("mail");
-    let sink = Sink::start_on(0, Some(mail.clone()));
-    let milter = format!("unix:{}", socket.display());
-    let postfix = Postfix::start(
-        &subdir("postfix"),
-        &PostfixSettings {
-            smtp_port: SMTP_PORT,
-            submission: Some((SUBMISSION_PORT, auth_socket)),
-            relay_port: sink.port(),
-            smtpd_milters: milter.clone(),
-            non_smtpd_milters: milter,
-            mynetworks: "127.0.0.1/32".into(),
-            extra_main: vec![
-                format!("smtpd_tls_cert_file = {}", tls.join("cert.pem").display()),
-                format!("smtpd_tls_key_file = {}", tls.join("key.pem").display()),
-            ],
-            submission_options: vec![
-                "smtpd_tls_security_level=encrypt".into(),
-                "smtpd_tls_auth_only=yes".into(),
-                "smtpd_client_restrictions=permit_sasl_authenticated,reject".into(),
-            ],
-        },
+    // postern-mda: the demo user, its Maildir, the auth socket.
+    let hash =
+        users::PasswordHash::generate(users::Scheme::Sha512Crypt, PASSWORD.as_bytes()).unwrap();
+    fs::write(
+        dir.join("users"),
+        format!(
+            "{USER}:{}\npostmaster@{DOMAIN}:{}\n",
+            hash.to_field(),
+            hash.to_field()
+        ),
+    )
+    .unwrap();
+    fs::write(
+        dir.join("mda.toml"),
+        format!(
+            "[daemon]\nlog_level = \"info\"\nshutdown_timeout = \"2s\"\n\n\
+             [lmtp]\nlisten = [\"unix:{d}/lmtp.sock\"]\nhostname = \"mail.{DOMAIN}\"\n\n\
+             [auth]\nlisten = [\"unix:{d}/auth.sock\"]\n\n\
+             [users]\npasswd_file = \"{d}/users\"\nhome = \"{d}/vmail/%d/%n\"\ndomains = [\"{DOMAIN}\"]\n\n\
+             [mail]\nmaildir = \"Maildir\"\n"
+        ),
+    )
+    .unwrap();
+    let mda = start_daemon(
+        "postern-mda",
+        &dir.join("mda.toml"),
+        dir.join("mda.log"),
+        |log| log.contains("postern-mda ready"),
     );
 
+    // postern-mta: MX, submission, submissions; mail from postern.test users is signed.
+    fs::write(
+        dir.join("aliases"),
+        format!("root: {USER}\npostmaster: {USER}\n"),
+    )
+    .unwrap();
+    let mta_config = dir.join("mta.toml");
+    fs::write(
+        &mta_config,
+        format!(
+            "[daemon]\nlog_level = \"info\"\nshutdown_timeout = \"5s\"\n\n\
+             [mta]\nhostname = \"mail.{DOMAIN}\"\nlocal_domains = [\"{DOMAIN}\"]\n\
+             mynetworks = [\"127.0.0.1/32\"]\naliases = \"{d}/aliases\"\n\
+             smtpd_milters = [\"dkim\"]\nnon_smtpd_milters = [\"dkim\"]\n\
+             submit_socket = \"unix:{d}/submit.sock\"\ncontrol_socket = \"unix:{d}/control.sock\"\n\n\
+             [tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n\n\
+             [auth]\nsocket = \"unix:{d}/auth.sock\"\n\n\
+             [lmtp]\ndestination = \"unix:{d}/lmtp.sock\"\n\n\
+             [queue]\ndirectory = \"{d}/queue\"\n\n\
+             [milter.dkim]\nsocket = \"unix:{}\"\n\n\
+             [[listener]]\nname = \"smtp\"\nlisten = [\"127.0.0.1:{SMTP_PORT}\"]\ntls = \"starttls\"\n\n\
+             [[listener]]\nname = \"submission\"\nlisten = [\"127.0.0.1:{SUBMISSION_PORT}\"]\n\
+             tls = \"starttls\"\nrequire_tls = true\nauth = true\nrequire_auth = true\n\n\
+             [[listener]]\nname = \"submissions\"\nlisten = [\"127.0.0.1:{SUBMISSIONS_PORT}\"]\n\
+             tls = \"implicit\"\nauth = true\nrequire_auth = true\n",
+            cert.display(),
+            key.display(),
+            milter.display(),
+        ),
+    )
+    .unwrap();
+    let mta = start_daemon("postern-mta", &mta_config, dir.join("mta.log"), |log| {
+        log.contains("postern-mta ready")
+    });
+
+    let bin = postern_tests::binaries::path("postern-mta");
+    let inbox = dir.join("vmail").join(DOMAIN).join("demo").join("Maildir");
     println!(
-        "\nPostern demo is running. Ctrl-C stops it.\n\n\
-         submission  127.0.0.1:{SUBMISSION_PORT}  STARTTLS required, AUTH PLAIN user {USER} password {PASSWORD}\n\
-         \u{20}           (self-signed certificate {tls}/cert.pem)\n\
-         smtp        127.0.0.1:{SMTP_PORT}  mail from outside (send from 127.0.0.2): passes unsigned\n\
-         milter      postern-dkim on unix:{socket}, signing postern.test (RSA-2048 and Ed25519)\n\
-         delivered   every relayed message is written to {mail}/ (the outside world)\n\
-         logs        {log} and {maillog}\n\n\
-         Send a message, then check its signatures:\n\
+        "\nPostern demo is running: postern-mta, postern-dkim and postern-mda on loopback. \
+         Ctrl-C stops it.\n\n\
+         submission   127.0.0.1:{SUBMISSION_PORT} STARTTLS, or 127.0.0.1:{SUBMISSIONS_PORT} TLS; \
+         user {USER}, password {PASSWORD}\n\
+         \u{20}            (self-signed certificate {cert})\n\
+         mx           127.0.0.1:{SMTP_PORT}: mail for @{DOMAIN} from anyone (send from 127.0.0.2 to be \"outside\")\n\
+         mailbox      {inbox}  (Maildir++, Dovecot reads it; IMAP in postern-mda comes next)\n\
+         signing      postern-dkim signs mail {USER} sends (RSA-2048 and Ed25519; keys in {d}/keys.txt)\n\
+         logs         {d}/mta.log  {d}/mda.log  {dkim_log}\n\n\
+         A mail client: SMTP server 127.0.0.1, port {SUBMISSION_PORT}, STARTTLS, normal password, user {USER};\n\
+         accept the self-signed certificate.\n\n\
+         Try it:\n\
          \u{20} swaks --server 127.0.0.1:{SUBMISSION_PORT} --tls --auth PLAIN --auth-user {USER} --auth-password {PASSWORD} \\\n\
-         \u{20}       --from {USER} --to friend@example.net --header 'Subject: hello from Postern'\n\
-         \u{20} python3 tests/interop/verify_dkimpy.py {DIR}/keys.txt {mail}/*.eml\n\n\
-         A mail client: SMTP server 127.0.0.1 port {SUBMISSION_PORT}, STARTTLS, normal password,\n\
-         user {USER}; accept the self-signed certificate. (IMAP arrives with postern-mda.)\n",
-        tls = tls.display(),
-        socket = socket.display(),
-        mail = mail.display(),
-        log = daemon.log_file.display(),
-        maillog = postfix.dir().join("maillog").display(),
+         \u{20}       --from {USER} --to {USER} --header 'Subject: hello from Postern'\n\
+         \u{20} ls {inbox}/new/\n\
+         \u{20} python3 tests/interop/verify_dkimpy.py {d}/keys.txt {inbox}/new/*\n\
+         \u{20} echo 'Subject: from cron' | {bin} sendmail -C {d}/mta.toml root\n\
+         \u{20} swaks --server 127.0.0.1:{SMTP_PORT} --from a@outside.test --to {USER}   # inbound: not signed\n\
+         \u{20} {bin} --config {d}/mta.toml queue list\n",
+        cert = cert.display(),
+        inbox = inbox.display(),
+        dkim_log = dkim.log_file.display(),
+        bin = bin.display(),
     );
 
     let signal = signals.wait().unwrap();
-    println!("\n{signal:?}: stopping Postfix and postern-dkim; {DIR} is kept for a look.");
-    drop(postfix);
-    drop(daemon);
+    println!("\n{signal:?}: stopping; {DIR} is kept for a look.");
+    // The MTA first, then what it talks to.
+    drop(mta);
+    drop(mda);
+    drop(dkim);
 }
