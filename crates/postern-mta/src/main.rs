@@ -86,13 +86,13 @@ fn main() -> ExitCode {
     if let Some(Command::Sendmail { args }) = &cli.command {
         return sendmail_command::run(args, &cli.config);
     }
+    if let Some(Command::Queue(command)) = &cli.command {
+        return queue_command::run(&cli.config, command);
+    }
     let config = match config::Config::load(&cli.config) {
         Ok(config) => config,
         Err(errors) => return config_failed(&errors),
     };
-    if let Some(Command::Queue(command)) = &cli.command {
-        return queue_command::run(&config, command);
-    }
     if cli.check_config {
         println!("{}: configuration OK", cli.config.display());
         return ExitCode::SUCCESS;

@@ -3,14 +3,15 @@
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Subcommand;
-use postern_mta::config::Config;
 use postern_mta::control::{self, Done, Request};
 use postern_mta::spool::Spool;
 use runtime::listen::ListenAddress;
+use serde::Deserialize;
 
 #[derive(Debug, Subcommand)]
 pub enum QueueCommand {
@@ -61,8 +62,63 @@ impl QueueCommand {
 const EX_USAGE: u8 = 64;
 const EX_UNAVAILABLE: u8 = 69;
 const EX_TEMPFAIL: u8 = 75;
+const EX_CONFIG: u8 = 78;
 
-pub fn run(config: &Config, command: &QueueCommand) -> ExitCode {
+/// The two settings the queue commands need, read leniently: the queue must stay
+/// inspectable while, say, a broken aliases file keeps the rest of the config from loading.
+#[derive(Debug, Default, Deserialize)]
+struct QueueConfig {
+    #[serde(default)]
+    mta: QueueMta,
+    #[serde(default)]
+    queue: QueueDir,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct QueueMta {
+    control_socket: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct QueueDir {
+    directory: Option<PathBuf>,
+}
+
+struct Places {
+    control_socket: Option<PathBuf>,
+    queue_directory: PathBuf,
+}
+
+fn places(config_path: &Path) -> Result<Places, String> {
+    let text = std::fs::read_to_string(config_path)
+        .map_err(|e| format!("{}: {e}", config_path.display()))?;
+    let raw: QueueConfig =
+        toml::from_str(&text).map_err(|e| format!("{}: {e}", config_path.display()))?;
+    let socket = raw
+        .mta
+        .control_socket
+        .unwrap_or_else(|| "unix:/run/postern-mta/control.sock".into());
+    let control_socket = match socket.parse::<ListenAddress>() {
+        Ok(ListenAddress::Unix(path)) => Some(path),
+        _ => None,
+    };
+    Ok(Places {
+        control_socket,
+        queue_directory: raw
+            .queue
+            .directory
+            .unwrap_or_else(|| PathBuf::from("/var/spool/postern")),
+    })
+}
+
+pub fn run(config_path: &Path, command: &QueueCommand) -> ExitCode {
+    let config = match places(config_path) {
+        Ok(places) => places,
+        Err(e) => {
+            eprintln!("postern-mta queue: {e}");
+            return ExitCode::from(EX_CONFIG);
+        }
+    };
     let request = match Request::parse(&command.request_line()) {
         Ok(request) => request,
         Err(e) => {
@@ -70,10 +126,7 @@ pub fn run(config: &Config, command: &QueueCommand) -> ExitCode {
             return ExitCode::from(EX_USAGE);
         }
     };
-    let socket = config.control_socket.listen.first().and_then(|a| match a {
-        ListenAddress::Unix(path) => Some(path.clone()),
-        ListenAddress::Tcp(_) => None,
-    });
+    let socket = config.control_socket.clone();
     let answer = match socket.as_deref().map(UnixStream::connect) {
         Some(Ok(stream)) => ask(stream, &request),
         Some(Err(e))
@@ -82,7 +135,7 @@ pub fn run(config: &Config, command: &QueueCommand) -> ExitCode {
                 std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
             ) =>
         {
-            offline(config, &request)
+            offline(&config, &request)
         }
         Some(Err(e)) => Err(format!(
             "control socket {}: {e}",
@@ -91,7 +144,7 @@ pub fn run(config: &Config, command: &QueueCommand) -> ExitCode {
                 .unwrap_or(std::path::Path::new("?"))
                 .display()
         )),
-        None => offline(config, &request),
+        None => offline(&config, &request),
     };
     match answer {
         Ok(done) => {
@@ -136,11 +189,11 @@ fn ask(mut stream: UnixStream, request: &Request) -> Result<Done, String> {
 }
 
 /// With the daemon stopped: open the queue (its lock says whether a daemon has it after all).
-fn offline(config: &Config, request: &Request) -> Result<Done, String> {
-    let (spool, _) = Spool::open(&config.queue.directory).map_err(|e| {
+fn offline(config: &Places, request: &Request) -> Result<Done, String> {
+    let (spool, _) = Spool::open(&config.queue_directory).map_err(|e| {
         format!(
             "queue {}: {e} (is postern-mta running without its control socket?)",
-            config.queue.directory.display()
+            config.queue_directory.display()
         )
     })?;
     control::execute(request, &spool, None)

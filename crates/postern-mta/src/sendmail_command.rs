@@ -112,10 +112,7 @@ pub fn run(args: &[OsString], default_config: &Path) -> ExitCode {
             } else {
                 crate::queue_command::QueueCommand::List
             };
-            match postern_mta::config::Config::load(&config_path) {
-                Ok(config) => crate::queue_command::run(&config, &command),
-                Err(errors) => runtime::daemon::config_failed(&errors),
-            }
+            crate::queue_command::run(&config_path, &command)
         }
         Mode::Smtp => smtp_on_stdio(&settings(&config_path).socket),
         Mode::Deliver => deliver(&options, &settings(&config_path)),
