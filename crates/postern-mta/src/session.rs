@@ -425,7 +425,7 @@ impl Connection {
                     && self.client.login.is_none()
                     && self.client.ip.is_some()
                 {
-                    info!(session = %self.id, client = ?self.client.ip, "message sent before the 354 (unauthorized pipelining); disconnecting");
+                    info!(session = %self.id, client = %self.client_label(), "message sent before the 354 (unauthorized pipelining); disconnecting");
                     self.last_words = Some(Reply::new(
                         554,
                         Some((5, 5, 0)),
@@ -514,14 +514,14 @@ impl Connection {
             SmtpAuthStep::Challenge(text) => session.reply(Reply::auth_challenge(&text)),
             SmtpAuthStep::Authenticated(success) => {
                 self.exchange = None;
-                info!(session = %self.id, user = %success.user, mechanism, client = ?self.client.ip, "authenticated");
+                info!(session = %self.id, user = %success.user, mechanism, client = %self.client_label(), "authenticated");
                 self.client.login = Some(success.user);
                 session.accept()
             }
             SmtpAuthStep::Failed(failure) => {
                 self.exchange = None;
                 let reply = sasl::failure_reply(&failure);
-                info!(session = %self.id, client = ?self.client.ip, reason = ?failure.reason(), result = reply.code, "authentication failed");
+                info!(session = %self.id, client = %self.client_label(), reason = ?failure.reason(), result = reply.code, "authentication failed");
                 session.reply(reply)
             }
             SmtpAuthStep::ToServer(_) => session.reply(Reply::local_error()),
@@ -553,7 +553,7 @@ impl Connection {
                 .policy
                 .sender(&self.client, from, flags, self.listener.sender_login_check)
         {
-            info!(session = %self.id, from = %from, login = ?self.client.login, result = reply.code, "sender refused");
+            info!(session = %self.id, from = %from, login = %self.client.login.as_deref().unwrap_or("-"), result = reply.code, "sender refused");
             return Some(reply);
         }
         None
@@ -596,7 +596,7 @@ impl Connection {
                 targets
             }
             Err(reply) => {
-                info!(session = %self.id, from = %self.transaction.sender, to = %given, client = ?self.client.ip, result = reply.code, "recipient refused");
+                info!(session = %self.id, from = %self.transaction.sender, to = %given, client = %self.client_label(), result = reply.code, "recipient refused");
                 return Some(reply);
             }
         };
@@ -637,6 +637,15 @@ impl Connection {
         }
         info!(session = %self.id, stage, result = reply.code, "refused by milter");
         Some(reply)
+    }
+
+    /// The client for log lines: its address, or the submitting local user.
+    fn client_label(&self) -> String {
+        match (self.client.ip, &self.local_user) {
+            (Some(ip), _) => ip.to_string(),
+            (None, Some(user)) => user.to_string(),
+            (None, None) => "local".into(),
+        }
     }
 
     fn tls_established(&mut self, info: &runtime::tls::TlsInfo) {
@@ -837,7 +846,7 @@ impl Connection {
                     .collect();
                 info!(
                     session = %self.id, queue_id = %queue_id, from = %format!("<{}>", transaction.sender),
-                    to = %to.join(","), size, login = ?self.client.login, "queued"
+                    to = %to.join(","), size, login = %self.client.login.as_deref().unwrap_or("-"), "queued"
                 );
                 match held {
                     Some(q) => {
