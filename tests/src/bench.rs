@@ -30,6 +30,11 @@ impl Drop for Mda {
 /// Starts postern-mda in `dir` (LMTP at `dir/lmtp.sock`, Maildir++ under `dir/vmail`) for
 /// `addresses`, each with the password `secret`.
 pub fn start_mda(dir: &Path, addresses: &[String], log_level: &str) -> Mda {
+    start_mda_with(dir, addresses, log_level, "")
+}
+
+/// [`start_mda`] with more configuration appended (e.g. `[imap]` and `[tls]` tables).
+pub fn start_mda_with(dir: &Path, addresses: &[String], log_level: &str, extra: &str) -> Mda {
     let users: String = addresses
         .iter()
         .map(|a| format!("{a}:{{PLAIN}}secret::::::\n"))
@@ -49,7 +54,7 @@ pub fn start_mda(dir: &Path, addresses: &[String], log_level: &str) -> Mda {
          [auth]\nlisten = [\"unix:{d}/auth.sock\"]\nsocket_mode = \"0666\"\n\n\
          [users]\npasswd_file = \"{d}/users\"\nhome = \"{d}/vmail/%d/%n\"\n\
          domains = [{}]\n\n\
-         [mail]\nlayout = \"maildir++\"\nmaildir = \"Maildir\"\n",
+         [mail]\nlayout = \"maildir++\"\nmaildir = \"Maildir\"\n{extra}",
         domains.join(", ")
     );
     std::fs::write(dir.join("mda.toml"), config).unwrap();

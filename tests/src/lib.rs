@@ -12,6 +12,7 @@ pub mod corpus;
 pub mod dkim_daemon;
 pub mod dns_stub;
 pub mod dovecot;
+pub mod imap_client;
 pub mod milter_replay;
 pub mod mta_stack;
 pub mod opendkim;

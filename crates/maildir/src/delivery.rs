@@ -58,6 +58,17 @@ pub struct Delivered {
     pub copied: bool,
 }
 
+/// A complete, fsynced message file in a folder's `tmp/` ([`Delivery::seal`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sealed {
+    /// Where it is, in `tmp/`.
+    pub path: PathBuf,
+    /// Its name, with `S=` and `W=`.
+    pub name: MessageName,
+    pub size: u64,
+    pub vsize: u64,
+}
+
 /// A message being written into a folder's `tmp/`. Dropping it without
 /// [`commit`](Self::commit) removes the temporary file.
 #[derive(Debug)]
@@ -196,6 +207,23 @@ impl Delivery {
         Ok(results)
     }
 
+    /// Finishes the file in `tmp/` without delivering it: flushed, fsynced, and renamed to its
+    /// final name (`<unique>,S=<size>,W=<vsize>`, still in `tmp/`). For IMAP APPEND, where the
+    /// index moves the file into `cur/` with flags and a UID. The caller owns the file now.
+    pub fn seal(mut self) -> Result<Sealed, MaildirError> {
+        let (size, vsize) = self.finish()?;
+        let name = MessageName::new(&self.unique, size, vsize);
+        let path = self.folder.tmp_dir().join(name.to_string());
+        fs::rename(&self.tmp_path, &path).map_err(|e| MaildirError::io("rename", &path, e))?;
+        self.tmp_path = PathBuf::new();
+        Ok(Sealed {
+            path,
+            name,
+            size,
+            vsize,
+        })
+    }
+
     /// Flushes, stores a held-back CR, fsyncs and closes the temporary file.
     fn finish(&mut self) -> Result<(u64, u64), MaildirError> {
         if self.options.store_lf {
@@ -255,7 +283,7 @@ fn closed(path: &Path) -> MaildirError {
 }
 
 /// Errors after which a folder gets its own copy instead of a hard link.
-fn needs_copy(e: &io::Error) -> bool {
+pub(crate) fn needs_copy(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::CrossesDevices
         || e.kind() == io::ErrorKind::Unsupported
         || e.kind() == io::ErrorKind::PermissionDenied

@@ -2,6 +2,7 @@
 
 use std::io;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Something went wrong on disk or with a name the caller gave.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +36,50 @@ pub enum MaildirError {
     /// A delivery was given no target folder.
     #[error("delivery has no target folder")]
     NoTarget,
+    /// A dotlock (`dovecot-uidlist.lock`, `dovecot-keywords.lock`) or the IMAP state lock was
+    /// held by someone else for longer than the lock timeout.
+    #[error("timed out after {waited:?} waiting for lock {}", path.display())]
+    LockTimeout {
+        /// The lock file.
+        path: PathBuf,
+        /// How long we waited.
+        waited: Duration,
+    },
+    /// A keyword name that is not an IMAP atom, so cannot be stored in `dovecot-keywords`.
+    #[error("invalid keyword {name:?}")]
+    InvalidKeyword {
+        /// The name as the caller gave it.
+        name: String,
+    },
+    /// Messages to copy were expunged (their files are gone) meanwhile; nothing was copied.
+    #[error("messages no longer exist: {uids:?}")]
+    Expunged {
+        /// The UIDs whose files are gone.
+        uids: Vec<u32>,
+    },
+    /// The folder's UIDVALIDITY changed under an open index (its `dovecot-uidlist` was
+    /// recreated): every UID this index gave out is void; reopen the folder.
+    #[error("UIDVALIDITY changed from {old} to {new}")]
+    UidValidityChanged {
+        /// The UIDVALIDITY the index was opened with.
+        old: u32,
+        /// The one on disk now.
+        new: u32,
+    },
+    /// The folder has used up the UID space (2^32 - 1); it needs a new UIDVALIDITY.
+    #[error("no UIDs left in {}", path.display())]
+    UidsExhausted {
+        /// The folder's directory.
+        path: PathBuf,
+    },
+    /// A state file could not be parsed.
+    #[error("{} is corrupt: {reason}", path.display())]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
 }
 
 impl MaildirError {

@@ -8,6 +8,8 @@ use std::time::Duration;
 use maildir::{Layout, QuotaLimit};
 use runtime::config::ConfigErrors;
 use runtime::daemon::{DaemonSettings, RawDaemon, RawSockets, SocketSettings};
+use runtime::listen::ListenAddress;
+use runtime::tls::{RawTls, TlsSettings};
 use serde::Deserialize;
 use users::{UserDbOptions, UsernameFormat};
 
@@ -28,6 +30,23 @@ pub struct RawConfig {
     pub users: RawUsers,
     #[serde(default)]
     pub mail: RawMail,
+    #[serde(default)]
+    pub imap: RawImap,
+    pub tls: Option<RawTls>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawImap {
+    pub listen: Option<Vec<String>>,
+    pub listen_tls: Option<Vec<String>>,
+    pub allow_plaintext_login: Option<bool>,
+    pub max_connections_per_user: Option<usize>,
+    pub max_connections_per_ip: Option<usize>,
+    pub login_timeout: Option<String>,
+    pub idle_timeout: Option<String>,
+    pub max_line_length: Option<String>,
+    pub append_limit: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -119,6 +138,29 @@ pub struct MailSettings {
     pub sieve: Option<String>,
 }
 
+/// The IMAP server (off unless `imap.listen` or `imap.listen_tls` names an address).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImapSettings {
+    /// Port 143 style: plaintext with STARTTLS.
+    pub listen: Vec<ListenAddress>,
+    /// Port 993 style: TLS from the first byte.
+    pub listen_tls: Vec<ListenAddress>,
+    /// LOGIN/AUTHENTICATE before TLS from non-loopback clients (Dovecot's
+    /// `disable_plaintext_auth = no`). Default off: LOGINDISABLED.
+    pub allow_plaintext_login: bool,
+    /// Dovecot's `mail_max_userip_connections` counts per user and address; this counts per
+    /// user, which is what protects the server. 0: no limit.
+    pub max_connections_per_user: usize,
+    pub max_connections_per_ip: usize,
+    /// Before login.
+    pub login_timeout: Duration,
+    /// After login, also in IDLE (RFC 3501: at least 30 minutes).
+    pub idle_timeout: Duration,
+    pub max_line_length: usize,
+    /// APPENDLIMIT: the largest message APPEND takes.
+    pub append_limit: u64,
+}
+
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -128,6 +170,8 @@ pub struct Config {
     pub passwd_file: PathBuf,
     pub users: UserDbOptions,
     pub mail: MailSettings,
+    pub imap: ImapSettings,
+    pub tls: Option<TlsSettings>,
 }
 
 impl Config {
@@ -152,6 +196,10 @@ impl Config {
         let passwd_file = raw.users.passwd_file.clone();
         let users = validate_users(raw.users, delimiter, &mut errors);
         let mail = validate_mail(raw.mail, owner, &mut errors);
+        let tls = raw
+            .tls
+            .map(|t| TlsSettings::validate(t, "tls", &mut errors));
+        let imap = validate_imap(raw.imap, tls.is_some(), &mut errors);
         if !passwd_file.is_file() {
             errors.push(
                 "users.passwd_file",
@@ -165,7 +213,67 @@ impl Config {
             passwd_file,
             users,
             mail,
+            imap,
+            tls,
         })
+    }
+}
+
+fn validate_imap(raw: RawImap, have_tls: bool, errors: &mut ConfigErrors) -> ImapSettings {
+    let addresses = |key: &str, list: Option<Vec<String>>, errors: &mut ConfigErrors| {
+        list.unwrap_or_default()
+            .iter()
+            .enumerate()
+            .filter_map(|(i, text)| match text.parse::<ListenAddress>() {
+                Ok(address) => Some(address),
+                Err(reason) => {
+                    errors.push(format!("imap.{key}[{i}]"), reason.to_string());
+                    None
+                }
+            })
+            .collect::<Vec<_>>()
+    };
+    let listen = addresses("listen", raw.listen, errors);
+    let listen_tls = addresses("listen_tls", raw.listen_tls, errors);
+    if !listen_tls.is_empty() && !have_tls {
+        errors.push(
+            "imap.listen_tls",
+            "needs a [tls] table with cert_file and key_file",
+        );
+    }
+    let max_line_length = errors.size_or(
+        "imap.max_line_length",
+        raw.max_line_length.as_deref(),
+        64 * 1024,
+    );
+    if max_line_length < 1024 {
+        errors.push("imap.max_line_length", "must be at least 1k");
+    }
+    let idle_timeout = errors.duration_or(
+        "imap.idle_timeout",
+        raw.idle_timeout.as_deref(),
+        Duration::from_secs(30 * 60),
+    );
+    if idle_timeout < Duration::from_secs(30 * 60) {
+        errors.push(
+            "imap.idle_timeout",
+            "RFC 3501 asks for at least 30 minutes (\"30m\")",
+        );
+    }
+    ImapSettings {
+        listen,
+        listen_tls,
+        allow_plaintext_login: raw.allow_plaintext_login.unwrap_or(false),
+        max_connections_per_user: raw.max_connections_per_user.unwrap_or(20),
+        max_connections_per_ip: raw.max_connections_per_ip.unwrap_or(50),
+        login_timeout: errors.duration_or(
+            "imap.login_timeout",
+            raw.login_timeout.as_deref(),
+            Duration::from_secs(60),
+        ),
+        idle_timeout,
+        max_line_length: usize::try_from(max_line_length).unwrap_or(usize::MAX),
+        append_limit: errors.size_or("imap.append_limit", raw.append_limit.as_deref(), 50 << 20),
     }
 }
 

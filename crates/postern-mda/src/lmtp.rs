@@ -287,6 +287,9 @@ impl Connection {
                     replies.push(Reply::ok_delivered());
                 }
                 Ok(delivered) => {
+                    for d in &delivered {
+                        self.shared.imap_hub.notify(&d.folder);
+                    }
                     let files: Vec<String> = delivered.iter().map(|d| d.name.to_string()).collect();
                     info!(
                         session = %self.id, from = %self.sender, to = %target.address,

@@ -1,6 +1,6 @@
-//! postern-mda: local delivery for Postfix. One process serves LMTP (Postfix's
-//! `virtual_transport = lmtp:unix:...`) into Maildirs, and Dovecot's auth protocol
-//! (`smtpd_sasl_type = dovecot`) against the same passwd-file. This file is the wiring:
+//! postern-mda: local delivery and mail access. One process serves LMTP (Postfix's
+//! `virtual_transport = lmtp:unix:...`) into Maildirs, IMAP over the same Maildirs, and
+//! Dovecot's auth protocol (`smtpd_sasl_type = dovecot`) against the same passwd-file. This file is the wiring:
 //! command line, config, sockets, privileges, runtime.
 
 use std::path::PathBuf;
@@ -12,6 +12,7 @@ use runtime::daemon::{config_failed, exit_code};
 mod admin;
 mod auth;
 mod config;
+mod imap;
 mod lmtp;
 mod mailbox;
 mod message;
@@ -20,7 +21,8 @@ mod server;
 
 use server::State;
 
-const ABOUT: &str = "LMTP delivery into Maildir and a Dovecot-compatible auth socket for Postfix";
+const ABOUT: &str =
+    "LMTP delivery into Maildir, an IMAP server over it, and a Dovecot-compatible auth socket";
 const LONG_ABOUT: &str = "\
 LMTP delivery into Maildir and a Dovecot-compatible SASL auth socket for Postfix, both
 backed by one Dovecot passwd-file.
@@ -30,11 +32,16 @@ Postfix main.cf:
     smtpd_sasl_type = dovecot
     smtpd_sasl_path = /run/postern-mda/auth.sock
 
+IMAP (enable with [imap] listen / listen_tls): port 143 with STARTTLS, 993 with TLS,
+IMAP4rev1 and IMAP4rev2 with IDLE, CONDSTORE/QRESYNC, MOVE, UIDPLUS, SORT, THREAD. UIDs and
+keywords are kept in Dovecot's dovecot-uidlist/dovecot-keywords: Dovecot can serve the
+same Maildir during a migration.
+
 Mail for user+detail@domain goes to the user (and to the folder \"detail\" when
 save_to_detail_mailbox is on and the folder exists); mail flagged by the spam filter
 (X-Spam: Yes by default) goes to Junk. A 250 reply is sent only after the message is
 on disk (fsync). The passwd-file is re-read when it changes; SIGHUP reloads the
-configuration too; SIGTERM drains.";
+configuration and the TLS certificate too; SIGTERM drains.";
 
 #[derive(Debug, Parser)]
 #[command(name = "postern-mda", version, about = ABOUT, long_about = LONG_ABOUT)]
@@ -90,6 +97,8 @@ fn serve(state: State, config_path: PathBuf) -> anyhow::Result<()> {
     let config = &state.config;
     let mut lmtp = Vec::new();
     let mut auth = Vec::new();
+    let mut imap = Vec::new();
+    let mut imaps = Vec::new();
     let activated = runtime::listen::systemd_listeners()?;
     if activated.is_empty() {
         let options = config.lmtp.sockets.unix_options();
@@ -100,12 +109,24 @@ fn serve(state: State, config_path: PathBuf) -> anyhow::Result<()> {
         for address in &config.auth.sockets.listen {
             auth.push(runtime::listen::bind(address, &options)?);
         }
+        let options = runtime::listen::UnixSocketOptions::default();
+        for address in &config.imap.listen {
+            imap.push(runtime::listen::bind(address, &options)?);
+        }
+        for address in &config.imap.listen_tls {
+            imaps.push(runtime::listen::bind(address, &options)?);
+        }
     } else {
         // Under socket activation a socket is the auth socket if its address is configured
         // under [auth]; everything else speaks LMTP.
         for socket in activated {
-            if config.auth.sockets.listen.contains(&socket.address()) {
+            let address = socket.address();
+            if config.auth.sockets.listen.contains(&address) {
                 auth.push(socket);
+            } else if config.imap.listen.contains(&address) {
+                imap.push(socket);
+            } else if config.imap.listen_tls.contains(&address) {
+                imaps.push(socket);
             } else {
                 lmtp.push(socket);
             }
@@ -116,6 +137,12 @@ fn serve(state: State, config_path: PathBuf) -> anyhow::Result<()> {
     }
     for socket in &auth {
         tracing::info!(address = %socket.address(), "listening for auth clients");
+    }
+    for socket in &imap {
+        tracing::info!(address = %socket.address(), "listening for IMAP (STARTTLS)");
+    }
+    for socket in &imaps {
+        tracing::info!(address = %socket.address(), "listening for IMAP over TLS");
     }
     if let Some(user) = &config.daemon.user {
         runtime::privilege::drop_privileges(user, config.daemon.group.as_deref())?;
@@ -133,6 +160,8 @@ fn serve(state: State, config_path: PathBuf) -> anyhow::Result<()> {
         let listeners = server::Listeners {
             lmtp: adopt(lmtp)?,
             auth: adopt(auth)?,
+            imap: adopt(imap)?,
+            imaps: adopt(imaps)?,
         };
         server::run(listeners, state, config_path).await
     })

@@ -9,6 +9,7 @@ use runtime::config::ConfigErrors;
 use runtime::lifecycle::{Lifecycle, Signal};
 use runtime::listen::Listener;
 use runtime::reload::Reloadable;
+use runtime::tls::ReloadableTls;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 use users::UserDb;
@@ -46,6 +47,10 @@ pub struct Shared {
     pub throttle: Mutex<dovecot_auth::FailureThrottle>,
     pub sieve: crate::mailbox::SieveCache,
     pub recent: Mutex<crate::recent::RecentDeliveries>,
+    /// Folders open in IMAP sessions; LMTP deliveries wake their IDLE sessions.
+    pub imap_hub: crate::imap::hub::Hub,
+    pub imap_limits: crate::imap::limits::ConnectionLimits,
+    pub imap_tls: Option<Arc<ReloadableTls>>,
 }
 
 /// The sockets, by service.
@@ -53,6 +58,10 @@ pub struct Shared {
 pub struct Listeners {
     pub lmtp: Vec<Listener>,
     pub auth: Vec<Listener>,
+    /// IMAP with STARTTLS (143).
+    pub imap: Vec<Listener>,
+    /// IMAP over TLS (993).
+    pub imaps: Vec<Listener>,
 }
 
 /// Serves until SIGTERM/SIGINT, then drains. Returns when every session ended or the
@@ -60,7 +69,14 @@ pub struct Listeners {
 pub async fn run(listeners: Listeners, state: State, config_path: PathBuf) -> anyhow::Result<()> {
     let mut lifecycle = Lifecycle::new()?;
     let acceptor = Acceptor::new(state.config.daemon.max_connections);
+    let imap_tls = match &state.config.tls {
+        Some(settings) => Some(Arc::new(ReloadableTls::load(settings.clone())?)),
+        None => None,
+    };
     let shared = Arc::new(Shared {
+        imap_hub: crate::imap::hub::Hub::default(),
+        imap_limits: crate::imap::limits::ConnectionLimits::default(),
+        imap_tls,
         throttle: Mutex::new(dovecot_auth::FailureThrottle::new(
             state.config.auth.throttle.clone(),
         )),
@@ -81,6 +97,28 @@ pub async fn run(listeners: Listeners, state: State, config_path: PathBuf) -> an
         });
     }
 
+    for (listeners, implicit_tls) in [(listeners.imap, false), (listeners.imaps, true)] {
+        for listener in listeners {
+            let shared = shared.clone();
+            acceptor.spawn(listener, &lifecycle, move |c| {
+                crate::imap::serve(
+                    c.stream,
+                    c.peer,
+                    c.id,
+                    shared.clone(),
+                    implicit_tls,
+                    c.shutdown,
+                )
+            });
+        }
+    }
+    if let Some(tls) = &shared.imap_tls {
+        let (tls, token) = (tls.clone(), lifecycle.shutdown_token());
+        tokio::spawn(async move {
+            tls.watch(runtime::tls::DEFAULT_WATCH_INTERVAL, token).await;
+        });
+    }
+
     runtime::notify::ready();
     info!(version = env!("CARGO_PKG_VERSION"), "postern-mda ready");
     tokio::spawn(sweep_tmp_daily(shared.clone(), lifecycle.shutdown_token()));
@@ -94,10 +132,18 @@ pub async fn run(listeners: Listeners, state: State, config_path: PathBuf) -> an
         let reloaded = shared.state.reload_with(|| State::load(&config_path));
         if reloaded.is_ok() {
             let new = shared.state.load();
+            if let (Some(tls), Some(settings)) = (&shared.imap_tls, &new.config.tls)
+                && let Err(e) = tls.reload_with(settings.clone())
+            {
+                warn!(error = %e, "TLS certificate not reloaded, keeping the old one");
+            }
             if new.config.daemon != running.config.daemon
                 || new.config.lmtp.sockets != running.config.lmtp.sockets
                 || new.config.auth.sockets != running.config.auth.sockets
                 || new.config.auth.throttle != running.config.auth.throttle
+                || new.config.imap.listen != running.config.imap.listen
+                || new.config.imap.listen_tls != running.config.imap.listen_tls
+                || new.config.tls.is_some() != running.config.tls.is_some()
             {
                 warn!(
                     "changes to [daemon], sockets and auth throttling take effect after a restart"

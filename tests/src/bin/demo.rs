@@ -18,6 +18,8 @@ const DOMAIN: &str = "postern.test";
 const SMTP_PORT: u16 = 2525;
 const SUBMISSION_PORT: u16 = 2587;
 const SUBMISSIONS_PORT: u16 = 2465;
+const IMAP_PORT: u16 = 1143;
+const IMAPS_PORT: u16 = 1993;
 const USER: &str = "demo@postern.test";
 const PASSWORD: &str = "demo";
 
@@ -54,7 +56,7 @@ fn main() {
         .replace("from = \"example.com\"", &format!("from = \"{DOMAIN}\""));
     let dkim = DkimDaemon::start(&subdir("postern-dkim"), &milter, &config);
 
-    // postern-mda: the demo user, its Maildir, the auth socket.
+    // postern-mda: the demo user, its Maildir, the auth socket, IMAP.
     let hash =
         users::PasswordHash::generate(users::Scheme::Sha512Crypt, PASSWORD.as_bytes()).unwrap();
     fs::write(
@@ -73,7 +75,11 @@ fn main() {
              [lmtp]\nlisten = [\"unix:{d}/lmtp.sock\"]\nhostname = \"mail.{DOMAIN}\"\n\n\
              [auth]\nlisten = [\"unix:{d}/auth.sock\"]\n\n\
              [users]\npasswd_file = \"{d}/users\"\nhome = \"{d}/vmail/%d/%n\"\ndomains = [\"{DOMAIN}\"]\n\n\
-             [mail]\nmaildir = \"Maildir\"\n"
+             [mail]\nmaildir = \"Maildir\"\n\n\
+             [imap]\nlisten = [\"127.0.0.1:{IMAP_PORT}\"]\nlisten_tls = [\"127.0.0.1:{IMAPS_PORT}\"]\n\n\
+             [tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
+            cert.display(),
+            key.display(),
         ),
     )
     .unwrap();
@@ -128,15 +134,18 @@ fn main() {
          user {USER}, password {PASSWORD}\n\
          \u{20}            (self-signed certificate {cert})\n\
          mx           127.0.0.1:{SMTP_PORT}: mail for @{DOMAIN} from anyone (send from 127.0.0.2 to be \"outside\")\n\
-         mailbox      {inbox}  (Maildir++, Dovecot reads it; IMAP in postern-mda comes next)\n\
+         imap         127.0.0.1:{IMAP_PORT} STARTTLS, or 127.0.0.1:{IMAPS_PORT} TLS; same user and password\n\
+         mailbox      {inbox}  (Maildir++, Dovecot reads it too)\n\
          signing      postern-dkim signs mail {USER} sends (RSA-2048 and Ed25519; keys in {d}/keys.txt)\n\
          logs         {d}/mta.log  {d}/mda.log  {dkim_log}\n\n\
-         A mail client: SMTP server 127.0.0.1, port {SUBMISSION_PORT}, STARTTLS, normal password, user {USER};\n\
-         accept the self-signed certificate.\n\n\
+         A mail client: IMAP server 127.0.0.1, port {IMAPS_PORT}, SSL/TLS; SMTP server 127.0.0.1, port\n\
+         {SUBMISSION_PORT}, STARTTLS; normal password, user {USER}; accept the self-signed certificate.\n\n\
          Try it:\n\
          \u{20} swaks --server 127.0.0.1:{SUBMISSION_PORT} --tls --auth PLAIN --auth-user {USER} --auth-password {PASSWORD} \\\n\
          \u{20}       --from {USER} --to {USER} --header 'Subject: hello from Postern'\n\
          \u{20} ls {inbox}/new/\n\
+         \u{20} python3 -c \"import imaplib,ssl; m=imaplib.IMAP4_SSL('127.0.0.1',{IMAPS_PORT},ssl_context=ssl._create_unverified_context()); \\\n\
+         \u{20}   m.login('{USER}','{PASSWORD}'); m.select(); print(m.fetch('1:*','(ENVELOPE)'))\"\n\
          \u{20} python3 tests/interop/verify_dkimpy.py {d}/keys.txt {inbox}/new/*\n\
          \u{20} echo 'Subject: from cron' | {bin} sendmail -C {d}/mta.toml root\n\
          \u{20} swaks --server 127.0.0.1:{SMTP_PORT} --from a@outside.test --to {USER}   # inbound: not signed\n\
