@@ -9,6 +9,7 @@ import imaplib
 import re
 import smtplib
 import sys
+import time
 
 POSTERN, DOVECOT, USER, PASSWORD, POSTERN_LMTP, DOVECOT_LMTP = sys.argv[1:7]
 
@@ -55,6 +56,9 @@ def mailbox(m, name="INBOX"):
 
 
 def same(what):
+    # postern-mda rescans a folder for changes made by another process at most once a
+    # second (changes made through postern-mda itself are seen at once).
+    time.sleep(1.1)
     pv, p = mailbox(postern)
     dv, d = mailbox(dovecot)
     assert pv == dv, f"{what}: UIDVALIDITY {pv} vs {dv}"

@@ -100,6 +100,9 @@ ok(m.subscribe("Projects"))
 ok(m.subscribe("Projects.2026"))
 lsub = ok(m.lsub('""', "Projects*"))
 assert len(lsub) == 2, lsub
+ok(m.subscribe("INBOX"))
+ok(m.unsubscribe("INBOX"))
+assert all(b"INBOX" not in x for x in ok(m.lsub('""', "*")) if x)
 listed = ok(m.list('""', "Projects*"))
 assert any(b"\\HasChildren" in f and f.endswith(b"Projects") for f in listed), listed
 typ, _ = m.create("Projects")
@@ -250,6 +253,10 @@ typ, data = m.uid("EXPUNGE", uids[0].decode())
 assert typ == "OK"
 assert ok(m.uid("SEARCH", None, "DELETED"))[0].split() == [uids[1]]
 
+step("CHECK")
+ok(m.select("INBOX"))
+ok(m.check())
+
 step("EXAMINE is read-only, UNSELECT, CLOSE")
 ok(m.select("Work", readonly=True))
 typ, data = m.store("1", "+FLAGS", "(\\Seen)")
@@ -348,6 +355,21 @@ c = imapclient.IMAPClient(HOST, port=TLS_PORT, ssl=True, ssl_context=unverified(
 c.login(USER, PASSWORD)
 assert "Čtení" in [f[2] for f in c.list_folders()]
 c.logout()
+
+step("ENABLE IMAP4rev2: UTF-8 names, ESEARCH answers, no \\Recent")
+m = imaplib.IMAP4(HOST, PORT)
+m.login(USER, PASSWORD)
+typ, data = m._simple_command("ENABLE", "IMAP4rev2")
+assert typ == "OK" and b"IMAP4REV2" in b" ".join(untagged(m, "ENABLED")).upper(), m.untagged_responses
+m._mode_utf8()  # imaplib's own switch to UTF-8 commands, as enable("UTF8=ACCEPT") does
+ok(m.create('"Přílohy"'))
+listed = flat(ok(m.list('""', "*")))
+assert "Přílohy".encode() in listed, listed
+data = ok(m.select("INBOX"))
+assert not untagged(m, "RECENT"), m.untagged_responses
+typ, data = m._simple_command("SEARCH", "ALL")
+assert typ == "OK" and untagged(m, "ESEARCH"), m.untagged_responses
+m.logout()
 
 step("imapclient: fetch parses ENVELOPE and BODYSTRUCTURE, append, flags, search, sort")
 c = imapclient.IMAPClient(HOST, port=PORT, ssl=False)

@@ -651,3 +651,45 @@ fn pw_and_user_subcommands_edit_the_passwd_file() {
     let passwd = std::fs::read_to_string(dir.path().join("users")).unwrap();
     assert!(!passwd.contains("carol"));
 }
+
+#[test]
+fn check_config_names_imap_and_tls_problems() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_setup(dir.path());
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(
+        "\n[imap]\nlisten = [\"127.0.0.1:143\", \"nonsense\"]\nlisten_tls = [\"127.0.0.1:993\"]\n\
+         idle_timeout = \"5m\"\nappend_limit = \"huge\"\n",
+    );
+    std::fs::write(&config, &text).unwrap();
+    let bad = Command::new(BIN)
+        .args(["--check-config", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(78));
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    for key in [
+        "imap.listen[1]",
+        "imap.listen_tls: needs a [tls] table",
+        "imap.idle_timeout: RFC 3501",
+        "imap.append_limit",
+    ] {
+        assert!(stderr.contains(key), "{key} not in {stderr}");
+    }
+    text.push_str(
+        "\n[tls]\ncert_file = \"/nonexistent/cert.pem\"\nkey_file = \"/nonexistent/key.pem\"\n",
+    );
+    std::fs::write(&config, &text).unwrap();
+    let bad = Command::new(BIN)
+        .args(["--check-config", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        stderr.contains("tls.cert_file") && stderr.contains("/nonexistent/cert.pem"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("needs a [tls] table"), "{stderr}");
+}

@@ -178,7 +178,22 @@ fn a_short_session_has_exact_replies() {
     assert!(reply[0].starts_with("* SEARCH "), "{reply:?}");
     let reply = c.command("a5", "STORE 1 +FLAGS (\\Flagged)");
     assert_eq!(reply[0], "* 1 FETCH (FLAGS (\\Seen \\Flagged))\r\n");
-    let reply = c.command("a6", "LOGOUT");
+    // MULTIAPPEND with non-synchronizing literals (LITERAL+): two messages, one command.
+    c.send(b"a6 APPEND INBOX (\\Seen) {7+}\r\nhello\r\n (\\Flagged) {7+}\r\nworld\r\n\r\n");
+    let reply = c.until("a6");
+    let done = reply.last().unwrap();
+    assert!(done.starts_with("a6 OK [APPENDUID "), "{reply:?}");
+    assert!(
+        done.contains(":") || done.contains(","),
+        "two UIDs expected: {done}"
+    );
+    assert!(reply.iter().any(|l| l == "* 3 EXISTS\r\n"), "{reply:?}");
+    let reply = c.command("a7", "FETCH 2:3 (FLAGS BODY.PEEK[])");
+    assert!(
+        reply[0].starts_with("* 2 FETCH (FLAGS (\\Seen) BODY[] {7}"),
+        "{reply:?}"
+    );
+    let reply = c.command("a8", "LOGOUT");
     assert!(reply[0].starts_with("* BYE"), "{reply:?}");
 }
 

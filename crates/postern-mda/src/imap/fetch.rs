@@ -240,9 +240,8 @@ impl Session {
                     message.mod_seq = index.get(entry.uid).map_or(message.mod_seq, |m| m.mod_seq);
                     seen_changed = true;
                     flags_item = true;
-                    if let Some(e) = self.selected.as_mut().and_then(|s| s.view.get_mut(pos)) {
-                        e.flags = flags;
-                        e.mod_seq = message.mod_seq;
+                    if let Some(sel) = self.selected.as_mut() {
+                        sel.own.insert(entry.uid, message.mod_seq);
                     }
                 }
             }

@@ -458,7 +458,7 @@ impl Session {
         let status = match self.shared.imap_hub.get(folder.path()) {
             Some(open) => match open.index.lock() {
                 Ok(mut index) => {
-                    let _ = index.sync();
+                    let _ = open.sync(&mut index);
                     Some(super::selected::status_of(&index))
                 }
                 Err(_) => None,

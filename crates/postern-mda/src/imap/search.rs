@@ -22,23 +22,61 @@ struct Candidate<'a> {
     recent: bool,
     keywords: &'a [String],
     path: Option<std::path::PathBuf>,
+    /// The file as stored (LF line ends), then its CRLF form for parsing.
+    stored: Option<Vec<u8>>,
     raw: Option<Vec<u8>>,
+    /// The stored bytes in ASCII lowercase, for the quick test.
+    folded: Option<Vec<u8>>,
     largest_seq: u32,
     largest_uid: u32,
 }
 
 impl Candidate<'_> {
-    fn raw(&mut self) -> &[u8] {
-        if self.raw.is_none() {
+    fn stored(&mut self) -> &[u8] {
+        if self.stored.is_none() {
             let loaded = self
                 .path
                 .as_ref()
-                .and_then(|p| File::open(p).ok())
-                .and_then(|mut f| read_crlf(&mut f).ok())
+                .and_then(|p| std::fs::read(p).ok())
                 .unwrap_or_default();
-            self.raw = Some(loaded);
+            self.stored = Some(loaded);
+        }
+        self.stored.as_deref().unwrap_or_default()
+    }
+
+    fn raw(&mut self) -> &[u8] {
+        if self.raw.is_none() {
+            let mut crlf = Vec::new();
+            super::output::CrlfReader::default().convert(self.stored(), &mut crlf);
+            self.raw = Some(crlf);
         }
         self.raw.as_deref().unwrap_or_default()
+    }
+
+    /// False when the message certainly does not contain `needle` in any decoded form: the
+    /// needle is ASCII, nothing in the message is encoded (no base64, quoted-printable,
+    /// encoded words or wide charsets), so decoding could not produce bytes that are not in
+    /// the file. Most messages of a SEARCH TEXT are ruled out here without being parsed.
+    fn may_contain(&mut self, needle: &str) -> bool {
+        if !needle.is_ascii() || needle.is_empty() {
+            return true;
+        }
+        if self.folded.is_none() {
+            let folded = self.stored().to_ascii_lowercase();
+            self.folded = Some(folded);
+        }
+        let folded = self.folded.as_deref().unwrap_or_default();
+        let encoded = [
+            "=?",
+            "base64",
+            "quoted-printable",
+            "utf-16",
+            "utf-32",
+            "ucs-",
+        ]
+        .iter()
+        .any(|marker| memchr::memmem::find(folded, marker.as_bytes()).is_some());
+        encoded || memchr::memmem::find(folded, needle.to_ascii_lowercase().as_bytes()).is_some()
     }
 
     fn keyword_bit(&self, name: &str) -> Option<u32> {
@@ -109,8 +147,12 @@ impl Candidate<'_> {
             SearchKey::To(s) => self.header("To", s),
             SearchKey::Subject(s) => self.header("Subject", s),
             SearchKey::Header(name, s) => self.header(name, s),
-            SearchKey::Body(s) => MessageView::parse(self.raw()).body_contains(s),
-            SearchKey::Text(s) => MessageView::parse(self.raw()).text_contains(s),
+            SearchKey::Body(s) => {
+                self.may_contain(s) && MessageView::parse(self.raw()).body_contains(s)
+            }
+            SearchKey::Text(s) => {
+                self.may_contain(s) && MessageView::parse(self.raw()).text_contains(s)
+            }
             SearchKey::Not(inner) => !self.matches(inner),
             SearchKey::Or(a, b) => self.matches(a) || self.matches(b),
             SearchKey::And(keys) => keys.iter().all(|k| self.matches(k)),
@@ -118,7 +160,7 @@ impl Candidate<'_> {
     }
 
     fn header(&mut self, name: &str, needle: &str) -> bool {
-        MessageView::parse(self.raw()).header_contains(name, needle)
+        self.may_contain(needle) && MessageView::parse(self.raw()).header_contains(name, needle)
     }
 
     fn size(&mut self) -> u64 {
@@ -194,7 +236,9 @@ impl Session {
                 recent: entry.recent,
                 keywords: &keywords,
                 path: index.path_of(entry.uid),
+                stored: None,
                 raw: None,
+                folded: None,
                 largest_seq,
                 largest_uid,
             };
