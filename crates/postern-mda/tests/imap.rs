@@ -33,7 +33,11 @@ fn free_port() -> u16 {
 }
 
 fn start(dir: &Path) -> Daemon {
-    std::fs::write(dir.join("users"), "bob@example.org:{PLAIN}secret::::::\n").unwrap();
+    start_with_users(dir, "bob@example.org:{PLAIN}secret::::::\n")
+}
+
+fn start_with_users(dir: &Path, users: &str) -> Daemon {
+    std::fs::write(dir.join("users"), users).unwrap();
     let port = free_port();
     let d = dir.display();
     let config = format!(
@@ -371,4 +375,26 @@ fn compress_deflate_carries_the_session() {
     assert!(!text.contains("COMPRESS=DEFLATE"), "offered again: {text}");
     send(&mut stream, b"z4 COMPRESS DEFLATE\r\n");
     read_until(&mut stream, b"z4 NO [COMPRESSIONACTIVE]", &mut plain);
+}
+
+#[test]
+fn append_over_the_users_quota_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = start_with_users(
+        dir.path(),
+        "bob@example.org:{PLAIN}secret::::::userdb_quota_rule=*:storage=1K\n",
+    );
+    let mut c = Client::connect(daemon.port);
+    c.login();
+    c.send(b"q1 APPEND INBOX {2000}\r\n");
+    let line = c.line();
+    assert!(line.starts_with("q1 NO [OVERQUOTA]"), "{line}");
+    c.send(b"q2 APPEND INBOX {21}\r\n");
+    assert!(c.line().starts_with("+ "));
+    c.send(b"Subject: s\r\n\r\nsmall\r\n\r\n");
+    let reply = c.until("q2");
+    assert!(
+        reply.last().unwrap().starts_with("q2 OK [APPENDUID"),
+        "{reply:?}"
+    );
 }

@@ -113,9 +113,9 @@ impl Session {
 
     fn next_message(&mut self, message: AppendMessage, sync: bool) -> LiteralDecision {
         let limit = self.config.config.imap.append_limit;
-        let Some(state) = self.append.as_mut() else {
+        if self.append.is_none() {
             return LiteralDecision::Reject;
-        };
+        }
         if message.size > limit {
             let tag = self.abort_append();
             tagged(
@@ -127,6 +127,26 @@ impl Session {
             );
             return LiteralDecision::Reject;
         }
+        if let Some(account) = &self.account
+            && (account.quota.bytes.is_some() || account.quota.messages.is_some())
+        {
+            // What is already waiting in this MULTIAPPEND counts too.
+            let pending: u64 = self.append.as_ref().map_or(0, |state| {
+                state.done.iter().map(|(sealed, _)| sealed.size).sum()
+            });
+            let usage = account.store.usage().unwrap_or_default();
+            if !account
+                .quota
+                .allows(usage, message.size.saturating_add(pending))
+            {
+                let tag = self.abort_append();
+                self.no(&tag, Some(&Code::OverQuota), "Quota exceeded.");
+                return LiteralDecision::Reject;
+            }
+        }
+        let Some(state) = self.append.as_mut() else {
+            return LiteralDecision::Reject;
+        };
         match Delivery::begin(&state.folder) {
             Ok(delivery) => {
                 state.current = Some((delivery, message));

@@ -42,6 +42,8 @@ pub enum Next {
 pub struct Account {
     pub name: String,
     pub store: MailStore,
+    /// The passwd-file's quota rules over `[mail] quota`, as LMTP applies them.
+    pub quota: maildir::QuotaLimit,
     _slot: Option<Slot>,
 }
 
@@ -558,13 +560,13 @@ impl Session {
         }
         let state = self.config.clone();
         let verdict = state.users.authenticate(login, password).map(|ok| {
-            (
-                ok.user.name.clone(),
-                crate::mailbox::store_for(&ok.user, &state.config.mail),
-            )
+            let mail = &state.config.mail;
+            let found = crate::mailbox::store_for(&ok.user, mail)
+                .and_then(|store| Ok((store, crate::mailbox::quota_for(&ok.user, mail.quota)?)));
+            (ok.user.name.clone(), found)
         });
         match verdict {
-            Ok((name, Ok(store))) => {
+            Ok((name, Ok((store, quota)))) => {
                 let slot = match self
                     .shared
                     .imap_limits
@@ -591,6 +593,7 @@ impl Session {
                 self.account = Some(Account {
                     name,
                     store,
+                    quota,
                     _slot: Some(slot),
                 });
                 let caps = self.capabilities();
