@@ -320,24 +320,12 @@ impl Session {
         };
         let open = sel.open.clone();
         let mut rows: Vec<(Vec<SortValue>, u32)> = Vec::with_capacity(hits.len());
+        let needs_text = keys
+            .iter()
+            .any(|k| !matches!(k.criterion, SortCriterion::Arrival | SortCriterion::Size));
         for (seq, message_uid, _) in &hits {
-            let (path, message) = match open.index.lock() {
-                Ok(index) => (
-                    index.path_of(*message_uid),
-                    index.get(*message_uid).cloned(),
-                ),
-                Err(_) => (None, None),
-            };
-            let Some(message) = message else { continue };
-            let needs_text = keys
-                .iter()
-                .any(|k| !matches!(k.criterion, SortCriterion::Arrival | SortCriterion::Size));
-            let raw = if needs_text {
-                path.and_then(|p| File::open(p).ok())
-                    .and_then(|mut f| read_crlf(&mut f).ok())
-                    .unwrap_or_default()
-            } else {
-                Vec::new()
+            let Some((message, raw)) = load_hit(&open, *message_uid, needs_text) else {
+                continue;
             };
             let fields = needs_text.then(|| MessageView::parse(&raw).sort_fields());
             let mut values = Vec::new();
@@ -404,18 +392,9 @@ impl Session {
         let mut inputs = Vec::with_capacity(hits.len());
         let mut replies = Vec::with_capacity(hits.len());
         for (seq, message_uid, _) in &hits {
-            let (path, message) = match open.index.lock() {
-                Ok(index) => (
-                    index.path_of(*message_uid),
-                    index.get(*message_uid).cloned(),
-                ),
-                Err(_) => (None, None),
+            let Some((message, raw)) = load_hit(&open, *message_uid, true) else {
+                continue;
             };
-            let Some(message) = message else { continue };
-            let raw = path
-                .and_then(|p| File::open(p).ok())
-                .and_then(|mut f| read_crlf(&mut f).ok())
-                .unwrap_or_default();
             let view = MessageView::parse(&raw);
             let fields = view.sort_fields();
             replies.push(fields.subject_is_reply);
@@ -437,6 +416,27 @@ impl Session {
         self.refresh(uid);
         self.ok(tag, "THREAD completed.");
     }
+}
+
+/// A matched message's index entry and, when `text` is asked for, its CRLF text (empty when
+/// the file cannot be read); `None` once it is expunged.
+fn load_hit(
+    open: &super::hub::OpenFolder,
+    uid: u32,
+    text: bool,
+) -> Option<(IndexedMessage, Vec<u8>)> {
+    let (path, message) = {
+        let index = open.index.lock().ok()?;
+        (index.path_of(uid), index.get(uid).cloned()?)
+    };
+    let raw = if text {
+        path.and_then(|p| File::open(p).ok())
+            .and_then(|mut f| read_crlf(&mut f).ok())
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    Some((message, raw))
 }
 
 /// `* ESEARCH (TAG "t") [UID] MIN .. MAX .. COUNT .. ALL ..` without the line end. `ids` are
